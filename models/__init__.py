@@ -1,0 +1,1 @@
+"""Models built on tinygrad_lite (``models.mlp``) and their hand-derived NumPy twin (``models.manual``)."""

@@ -1,0 +1,82 @@
+"""A multilayer perceptron for MNIST-style data built from ``tinygrad_lite.nn``.
+
+Hidden layer l computes A_l = g_l(A_{l−1} @ W_l + b_l); the output layer gives the logits
+Z_L = A_{L−1} @ W_L + b_L (no activation; use ``nn.cross_entropy`` on them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import tinygrad_lite.nn as nn
+from tinygrad_lite import ops
+from tinygrad_lite.tensor import Tensor
+
+__all__ = ["MLP", "ACTIVATIONS", "parse_activations"]
+
+ACTIVATIONS = {"relu": ops.relu, "tanh": ops.tanh, "sigmoid": ops.sigmoid}
+
+
+def parse_activations(activations: str | Sequence[str], n_hidden: int, where: str = "MLP") -> list[str]:
+    """One activation name per hidden layer (a single name is repeated); ValueError for unknown names."""
+    names = [activations] * n_hidden if isinstance(activations, str) else list(activations)
+    if len(names) != n_hidden:
+        raise ValueError(f"{where}: got {len(names)} activations {names} for {n_hidden} hidden layers")
+    for name in names:
+        if name not in ACTIVATIONS:
+            raise ValueError(f"{where}: unknown activation {name!r}; valid names: {', '.join(ACTIVATIONS)}")
+    return names
+
+
+def check_sizes(sizes: Sequence[int], where: str = "MLP") -> list[int]:
+    """Layer widths [inputs, hidden..., outputs]: at least two, all positive integers."""
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"{where}: sizes must list at least inputs and outputs, all positive; got {sizes}")
+    return sizes
+
+
+class MLP(nn.Module):
+    """Fully connected network ``sizes = [784, 128, 64, 10]``: Linear layers with activations between them.
+
+    ``activations`` is one name or a list with one per hidden layer ("relu", "tanh",
+    "sigmoid"); ``dropout`` (inverted, training mode only) follows each hidden activation.
+    Weights are drawn by ``init`` from one generator seeded with ``seed``, layer by layer.
+    Parameters: ``layers.<l>.weight`` (in, out) and ``layers.<l>.bias`` (out,).
+    """
+
+    def __init__(
+        self, sizes: Sequence[int], activations: str | Sequence[str] = "relu", dropout: float = 0.0,
+        init: str = "xavier_uniform", seed: int | np.random.Generator | None = 0, dtype: Any = np.float32,
+        *, std: float = 0.01,
+    ) -> None:
+        self.sizes = check_sizes(sizes)
+        self.activations = parse_activations(activations, len(self.sizes) - 2)
+        if init not in nn.INITS:
+            raise ValueError(f"MLP: unknown init {init!r}; valid names: {', '.join(nn.INITS)}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"MLP: dropout must be in [0, 1), got {dropout}")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.layers = [
+            nn.Linear(n_in, n_out, init=init, std=std, rng=rng, dtype=dtype)
+            for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:])
+        ]
+        self.dropout = float(dropout)
+        self.dropouts = [nn.Dropout(dropout, seed=rng) for _ in self.activations] if dropout else []
+        self._g = [ACTIVATIONS[a] for a in self.activations]
+
+    def forward(self, x: Tensor | np.ndarray) -> Tensor:
+        """Logits (m, sizes[-1]) for inputs x of shape (m, sizes[0])."""
+        if x.ndim != 2 or x.shape[1] != self.sizes[0]:
+            raise ValueError(f"MLP: expected input of shape (m, {self.sizes[0]}), got {tuple(x.shape)}")
+        for l, g in enumerate(self._g):
+            x = g(self.layers[l](x))
+            if self.dropouts:
+                x = self.dropouts[l](x)
+        return self.layers[-1](x)
+
+    def __repr__(self) -> str:
+        return f"MLP(sizes={self.sizes}, activations={self.activations}, dropout={self.dropout})"
