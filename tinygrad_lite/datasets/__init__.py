@@ -1,0 +1,1 @@
+"""Data files bundled with tinygrad_lite (see ``tinygrad_lite.data``)."""
