@@ -1,6 +1,7 @@
 """tinygrad_lite: a small, exact and fast reverse-mode autograd on NumPy."""
 
 from . import ops
+from .gradcheck import GradcheckError, GradcheckWarning, gradcheck
 from .ops import (
     absolute,
     add,
@@ -37,6 +38,8 @@ from .tensor import GraphFreedError, Tensor, defop, enable_grad, is_grad_enabled
 __version__ = "0.1.0"
 
 __all__ = [
+    "GradcheckError",
+    "GradcheckWarning",
     "GraphFreedError",
     "Tensor",
     "absolute",
@@ -48,6 +51,7 @@ __all__ = [
     "div",
     "enable_grad",
     "exp",
+    "gradcheck",
     "is_grad_enabled",
     "log",
     "log_softmax",

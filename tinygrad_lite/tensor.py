@@ -281,7 +281,8 @@ class Tensor:
                 elif pkey in owned_ids:
                     previous += pg
                 else:
-                    grads[pkey] = previous + pg
+                    total = previous + pg
+                    grads[pkey] = total if type(total) is np.ndarray else np.asarray(total)  # 0-d
                     owned_ids.add(pkey)
                 left = pending[pkey] - 1
                 if left:
@@ -415,7 +416,8 @@ def defop(fn: Callable | None = None, *, name: str | None = None) -> Callable:
     ``vjps[i](g)`` maps the cotangent ``g`` of ``out`` to the gradient for argument ``i``; it
     may return a gradient of the broadcast shape, which the engine sums back, and it is
     called only when argument ``i`` requires grad. Use ``None`` for an argument the op is
-    not differentiable in. Parameters with defaults are options, passed as they are.
+    not differentiable in (or ``vjps=None`` for none of them). Parameters with defaults are
+    options, passed as they are.
 
     The decorated function takes Tensors, arrays or scalars and returns a Tensor.
     """
@@ -446,6 +448,8 @@ def defop(fn: Callable | None = None, *, name: str | None = None) -> Callable:
             out = np.asarray(out)
         if callable(vjps):
             vjps = (vjps,)
+        elif vjps is None:  # not differentiable in any argument
+            vjps = (None,) * len(args)
         if len(vjps) != len(args):
             raise ValueError(
                 f"op '{opname}' returned {len(vjps)} VJP function(s) for {len(args)} array "

@@ -1,0 +1,25 @@
+"""Testing helpers for users' own pytest suites (needs Hypothesis for the strategies).
+
+``assert_grads_match(fn, *arrays)`` is `gradcheck` with a pytest-friendly name;
+``tinygrad_lite.testing.strategies`` draws arrays, broadcastable shapes, values away from
+kinks and MLP specifications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..gradcheck import GradcheckError, gradcheck
+from ..tensor import Tensor
+
+__all__ = ["GradcheckError", "assert_grads_match"]
+
+
+def assert_grads_match(fn: Callable[..., Tensor], *arrays: Any, **tolerances: Any) -> None:
+    """Assert that ``fn``'s gradients at ``arrays`` match finite differences (see `gradcheck`).
+
+    Keyword arguments go to `gradcheck`: ``eps``, ``atol``, ``rtol``, ``fast``, ``seed``.
+    Raises GradcheckError (an AssertionError) with the worst element on mismatch.
+    """
+    gradcheck(fn, arrays, **tolerances)
