@@ -1,0 +1,256 @@
+"""Check autograd against hand-derived backprop: ``python -m models.compare``.
+
+Builds (or loads from a checkpoint) an ``MLP`` and its ``ManualMLP`` twin with identical
+weights, runs one batch through both and prints, for the loss, the logits and every
+gradient, the largest absolute difference, the relative error ‖a − b‖/max(‖a‖, ‖b‖) and the
+cosine similarity. ``--steps K`` then trains both side by side with the same optimizer and
+compares the parameters and the loss again. Exits 1 if any relative error exceeds the
+tolerance for the dtype (0 when all agree, 2 for bad arguments).
+
+    python -m models.compare --sizes 784 128 64 10 --activations relu tanh --dtype float64 --steps 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import tinygrad_lite.nn as nn
+import tinygrad_lite.optim as optim
+from models.manual import ManualAdam, ManualMLP, ManualRMSprop, ManualSGD
+from models.mlp import MLP
+
+__all__ = ["Row", "Report", "TOLERANCE", "difference", "compare", "main"]
+
+#: largest relative error accepted, by dtype
+TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
+
+OPTIMIZERS = {
+    "sgd": (lambda params, lr: optim.SGD(params, lr), lambda params, lr: ManualSGD(params, lr)),
+    "momentum": (lambda params, lr: optim.SGD(params, lr, momentum=0.9),
+                 lambda params, lr: ManualSGD(params, lr, momentum=0.9)),
+    "adam": (lambda params, lr: optim.Adam(params, lr), lambda params, lr: ManualAdam(params, lr)),
+    "rmsprop": (lambda params, lr: optim.RMSprop(params, lr, alpha=0.9),
+                lambda params, lr: ManualRMSprop(params, lr, alpha=0.9)),
+}
+
+
+@dataclass
+class Row:
+    """One compared quantity: autograd value ``a`` vs manual value ``b``."""
+
+    name: str
+    shape: tuple[int, ...]
+    max_abs: float
+    rel: float
+    cosine: float
+    ok: bool
+
+
+@dataclass
+class Report:
+    """All rows of a comparison; ``ok`` when every row is within ``tol``."""
+
+    dtype: np.dtype
+    tol: float
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    def add(self, name: str, a: Any, b: Any) -> Row:
+        row = difference(name, a, b, self.tol)
+        self.rows.append(row)
+        return row
+
+    def table(self) -> str:
+        w = max([len("quantity")] + [len(r.name) for r in self.rows])
+        lines = [f"{'quantity':<{w}}  {'shape':<10} {'max|Δ|':>9} {'rel err':>9} {'cosine':>16}"]
+        for r in self.rows:
+            flag = "" if r.ok else "  <-- exceeds tolerance"
+            shape = "x".join(map(str, r.shape)) or "scalar"
+            lines.append(f"{r.name:<{w}}  {shape:<10} {r.max_abs:>9.2e} {r.rel:>9.2e} {r.cosine:>16.13f}{flag}")
+        return "\n".join(lines)
+
+
+def difference(name: str, a: Any, b: Any, tol: float) -> Row:
+    """max |a − b|, ‖a − b‖/max(‖a‖, ‖b‖) and cos(a, b) (1 when both are zero); ok when rel ≤ tol."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return Row(name, a.shape, np.inf, np.inf, np.nan, False)
+    d = a - b
+    max_abs = float(np.abs(d).max()) if d.size else 0.0
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    scale = max(na, nb)
+    rel = float(np.linalg.norm(d)) / scale if scale > 0 else 0.0
+    cosine = float(np.vdot(a, b)) / (na * nb) if na > 0 and nb > 0 else (1.0 if scale == 0 else 0.0)
+    ok = bool(np.isfinite(rel) and rel <= tol)
+    return Row(name, a.shape, max_abs, rel, cosine, ok)
+
+
+def compare(
+    model: MLP, manual: ManualMLP, X: np.ndarray, y: np.ndarray, *, steps: int = 0, optimizer: str = "sgd",
+    lr: float = 0.1, tol: float | None = None, perturb: float = 0.0,
+) -> Report:
+    """Compare loss, logits and gradients of ``model`` and ``manual`` on (X, y); then ``steps`` updates.
+
+    ``perturb`` (testing only) adds perturb·‖g‖ to one entry of the manual first-layer weight
+    gradient, a planted discrepancy the comparison must catch.
+    """
+    dtype = np.dtype(model.parameters()[0].dtype)
+    report = Report(dtype, TOLERANCE.get(dtype, 1e-4) if tol is None else tol)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"compare: unknown optimizer {optimizer!r}; valid names: {', '.join(OPTIMIZERS)}")
+    make_opt, make_manual_opt = OPTIMIZERS[optimizer]
+    opt = make_opt(model.named_parameters(), lr) if steps else None
+    manual_opt = make_manual_opt(manual.params, lr) if steps else None
+
+    def one_step(record: bool) -> None:
+        model.zero_grad()
+        logits = model(X)
+        loss = nn.cross_entropy(logits, y)
+        loss.backward()
+        manual_logits = manual.forward(X)
+        manual_loss = manual.loss(y)
+        grads = manual.backward(y)
+        if record:
+            if perturb:
+                g = grads["layers.0.weight"]
+                g.flat[0] += perturb * max(float(np.linalg.norm(g)), 1.0)
+            report.add("loss", loss.data, manual_loss)
+            report.add("logits", logits.data, manual_logits)
+            for name, p in model.named_parameters():
+                report.add(f"grad {name}", p.grad, grads[name])
+        if opt is not None:
+            opt.step()
+            manual_opt.step(grads)
+
+    one_step(record=True)
+    for _ in range(steps - 1):
+        one_step(record=False)
+    if steps:
+        for name, p in model.named_parameters():
+            report.add(f"param {name} after {steps}", p.data, manual.params[name])
+        with_grad = nn.cross_entropy(model(X), y)
+        manual.forward(X)
+        report.add(f"loss after {steps} {optimizer} steps", with_grad.data, manual.loss(y))
+    return report
+
+
+# ------------------------------------------------------------------------ CLI
+def _ints(tokens: Sequence[str]) -> list[int]:
+    return [int(t) for tok in tokens for t in tok.split(",") if t]
+
+
+def _names(tokens: Sequence[str]) -> list[str]:
+    return [t for tok in tokens for t in tok.split(",") if t]
+
+
+def _load_checkpoint(path: str, dtype: np.dtype) -> tuple[list[int], dict[str, np.ndarray]]:
+    """Layer sizes and {layers.<l>.weight/bias: array} from an .npz (keys may carry a prefix, e.g. ``model.``)."""
+    with np.load(path, allow_pickle=False) as f:
+        state = {}
+        for key in f.files:
+            match = re.search(r"(layers\.\d+\.(weight|bias))$", key)
+            if match:
+                state[match.group(1)] = f[key].astype(dtype)
+    n = len([k for k in state if k.endswith(".weight")])
+    if n == 0:
+        raise ValueError(f"checkpoint {path}: no 'layers.<l>.weight' arrays found")
+    try:
+        weights = [state[f"layers.{l}.weight"] for l in range(n)]
+    except KeyError as exc:
+        raise ValueError(f"checkpoint {path}: missing {exc.args[0]}") from None
+    sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
+    return sizes, state
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m models.compare",
+        description="Compare tinygrad_lite's MLP against the hand-derived NumPy backprop (loss, logits, "
+                    "gradients; optionally K training steps). Exit 1 when a difference exceeds the tolerance.",
+    )
+    p.add_argument("--sizes", nargs="+", default=["784", "128", "64", "10"],
+                   help="layer widths, e.g. 784 128 64 10 or 784,128,64,10 (default: %(default)s)")
+    p.add_argument("--activations", nargs="+", default=["relu"],
+                   help="one name for all hidden layers or one per layer: relu, tanh, sigmoid (default: relu)")
+    p.add_argument("--init", default="xavier_uniform", help=f"weight init: {', '.join(nn.INITS)}")
+    p.add_argument("--batch", type=int, default=64, help="batch size (default: %(default)s)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="default: %(default)s")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights and drawn data (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=0, help="train both models K steps side by side (default: 0)")
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="for --steps (default: sgd)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.1 for sgd, 1e-3 otherwise)")
+    p.add_argument("--tol", type=float, default=None, help="relative-error tolerance (default: 1e-10 for "
+                                                            "float64, 1e-4 for float32)")
+    p.add_argument("--checkpoint", default=None, help=".npz with layers.<l>.weight/bias (sizes are read from it)")
+    p.add_argument("--dataset", default=None, help="take the batch from a dataset (tinygrad_lite.data)")
+    p.add_argument("--data-dir", default=None, help="where datasets are stored (with --dataset)")
+    p.add_argument("--perturb", type=float, default=0.0, help=argparse.SUPPRESS)  # testing: plant a discrepancy
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the comparison from command-line arguments; return the exit status."""
+    args = _parser().parse_args(argv)
+    dtype = np.dtype(args.dtype)
+    try:
+        if args.batch < 1 or args.steps < 0:
+            raise ValueError(f"--batch must be ≥ 1 and --steps ≥ 0, got {args.batch} and {args.steps}")
+        state = None
+        sizes = _ints(args.sizes)
+        if args.checkpoint:
+            sizes, state = _load_checkpoint(args.checkpoint, dtype)
+        activations = _names(args.activations)
+        if len(activations) == 1:
+            activations = activations[0]
+        model = MLP(sizes, activations, init=args.init, seed=args.seed, dtype=dtype)
+        manual = ManualMLP(sizes, activations, init=args.init, seed=args.seed, dtype=dtype)
+        if state is not None:
+            model.load_state_dict(state)
+        manual.load_state_dict(model.state_dict())
+        rng = np.random.default_rng(args.seed + 1)
+        if args.dataset:
+            from tinygrad_lite.data import load_dataset  # imported only when asked for
+
+            x_train, y_train, _, _ = load_dataset(args.dataset, data_dir=args.data_dir)
+            if args.batch > len(x_train):
+                raise ValueError(f"--batch {args.batch} is larger than the dataset ({len(x_train)} examples)")
+            X, y = np.asarray(x_train[: args.batch], dtype=dtype), np.asarray(y_train[: args.batch])
+            source = f"first {args.batch} training examples of {args.dataset}"
+        else:
+            X = rng.random((args.batch, sizes[0])).astype(dtype)
+            y = rng.integers(0, sizes[-1], size=args.batch)
+            source = f"drawn batch of {args.batch} (uniform pixels, uniform labels)"
+        lr = args.lr if args.lr is not None else (0.1 if args.optimizer in ("sgd", "momentum") else 1e-3)
+        report = compare(model, manual, X, y, steps=args.steps, optimizer=args.optimizer, lr=lr,
+                         tol=args.tol, perturb=args.perturb)
+    except (ValueError, OSError, ImportError) as exc:
+        print(f"models.compare: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"MLP {sizes}, activations {model.activations}, init {args.init}, {dtype}, seed {args.seed}"
+          + (f", weights from {args.checkpoint}" if args.checkpoint else ""))
+    print(f"batch: {source}" + (f"; {args.steps} {args.optimizer} steps, lr {lr:g}" if args.steps else ""))
+    print(report.table())
+    worst = max(report.rows, key=lambda r: r.rel if np.isfinite(r.rel) else np.inf)
+    if report.ok:
+        print(f"OK: all {len(report.rows)} quantities agree (largest relative error {worst.rel:.2e} "
+              f"in {worst.name}; tolerance {report.tol:g} for {dtype})")
+        return 0
+    bad = [r.name for r in report.rows if not r.ok]
+    print(f"FAIL: {len(bad)} of {len(report.rows)} quantities differ by more than {report.tol:g} ({dtype}): "
+          + ", ".join(bad))
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
