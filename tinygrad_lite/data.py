@@ -59,6 +59,7 @@ __all__ = [
     "iterate_minibatches",
     "train_val_split",
     "augment",
+    "shift_rotate",
 ]
 
 PathLike = str | os.PathLike
@@ -527,17 +528,32 @@ _AUGMENT_CHUNK = 4096
 
 def augment(images: np.ndarray, rng: RNG = None, max_shift: int = 2, max_rotation: float = 10.0, *,
             fill: float = 0.0) -> np.ndarray:
-    """Randomly shift (whole pixels, up to ``max_shift``) and rotate (up to ``max_rotation`` degrees) each image.
+    """Randomly shift (whole pixels, up to ``max_shift``) and rotate (up to ``max_rotation``°) each image.
 
     ``images`` is ``(n, H, W)`` or flat ``(n, H*W)`` with square images; the result has the
-    same shape and dtype. Output pixel ``p`` takes the bilinear sample of the input at
-    ``R(-θ)(p - c - s) + c`` (``c`` the centre, ``s = (dy, dx)``): content moves by ``+s``
-    and turns by ``θ``; outside pixels read ``fill``. With zero shift and angle this is the
-    identity. Integer images are rounded back. Vectorised over the batch.
+    same shape and dtype (see ``shift_rotate``). Shifts are uniform integers in
+    ``[-max_shift, max_shift]``, angles uniform in ``[-max_rotation, max_rotation]``.
     """
-    images = np.asarray(images)
     if max_shift < 0 or max_rotation < 0:
         raise ValueError(f"max_shift and max_rotation must be >= 0, got {max_shift}, {max_rotation}")
+    gen = _rng(rng)
+    n = len(images)
+    shifts = gen.integers(-int(max_shift), int(max_shift) + 1, size=(n, 2))
+    angles = gen.uniform(-max_rotation, max_rotation, size=n)
+    return shift_rotate(images, shifts, angles, fill=fill)
+
+
+def shift_rotate(images: np.ndarray, shifts: np.ndarray, angles: np.ndarray, *, fill: float = 0.0) -> np.ndarray:
+    """Move each image by ``shifts[i] = (dy, dx)`` pixels and turn it by ``angles[i]`` degrees.
+
+    Output pixel ``p`` is the bilinear sample of the input at ``R(-θ)(p - c - s) + c`` (``c``
+    the image centre): content moves down ``dy`` and right ``dx``, and turns about the centre
+    by ``θ`` (positive is counter-clockwise on screen); pixels from outside read ``fill``.
+    Zero shift and angle give the input back exactly. ``images`` is ``(n, H, W)`` or flat
+    ``(n, H*W)`` (square); same shape and dtype out, integer images rounded back.
+    Vectorised over the batch (gathers with fancy indexing, in chunks to bound memory).
+    """
+    images = np.asarray(images)
     if images.ndim == 2:
         side = math.isqrt(images.shape[1])
         if side * side != images.shape[1]:
@@ -546,27 +562,29 @@ def augment(images: np.ndarray, rng: RNG = None, max_shift: int = 2, max_rotatio
     elif images.ndim == 3:
         hw = images.shape[1:]
     else:
-        raise ValueError(f"augment expects (n, H, W) or (n, H*W) images, got shape {images.shape}")
+        raise ValueError(f"expected (n, H, W) or (n, H*W) images, got shape {images.shape}")
     if images.dtype.kind not in "iuf":
-        raise ValueError(f"augment expects integer or float images, got {images.dtype}")
-    gen = _rng(rng)
+        raise ValueError(f"expected integer or float images, got {images.dtype}")
     n = len(images)
-    shifts = gen.integers(-int(max_shift), int(max_shift) + 1, size=(n, 2))
-    angles = np.deg2rad(gen.uniform(-max_rotation, max_rotation, size=n))
+    shifts = np.asarray(shifts, dtype=np.float64)
+    angles = np.deg2rad(np.asarray(angles, dtype=np.float64))
+    if shifts.shape != (n, 2) or angles.shape != (n,):
+        raise ValueError(f"need shifts ({n}, 2) and angles ({n},), got {shifts.shape} and {angles.shape}")
     src = images.reshape(n, *hw)
     out = np.empty(src.shape, dtype=np.float64 if src.dtype.kind in "iu" else src.dtype)
     for s in range(0, n, _AUGMENT_CHUNK):
         sl = slice(s, s + _AUGMENT_CHUNK)
         out[sl] = _warp(src[sl], shifts[sl], angles[sl], fill)
-    lo, hi = min(float(src.min(initial=fill)), fill), max(float(src.max(initial=fill)), fill)
-    np.clip(out, lo, hi, out=out)  # bilinear weights sum to 1 only up to rounding
+    if n:
+        lo, hi = min(float(src.min()), fill), max(float(src.max()), fill)
+        np.clip(out, lo, hi, out=out)  # bilinear weights sum to 1 only up to rounding
     if images.dtype.kind in "iu":
         out = np.rint(out).astype(images.dtype)
     return out.reshape(images.shape)
 
 
 def _warp(img: np.ndarray, shifts: np.ndarray, angles: np.ndarray, fill: float) -> np.ndarray:
-    """Bilinear inverse-map warp of a batch ``(m, H, W)``; see ``augment``."""
+    """Bilinear inverse-map warp of a batch ``(m, H, W)``, angles in radians; see ``shift_rotate``."""
     m, h, w = img.shape
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
     rows, cols = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij")
