@@ -219,7 +219,7 @@ IDX_DATASETS: dict[str, IdxSpec] = {
 BUNDLED = {"digits": "datasets/digits.npz"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
     """A train/test dataset: images ``x_*``, labels ``y_*``, class names, and where it came from."""
 
