@@ -64,7 +64,7 @@ class Optimizer:
         self.names: list[str] = names
         self.params: list[Tensor] = tensors
         self.lr = _check_number(lr, "lr", where)
-        self.steps = np.zeros(len(tensors), dtype=np.int64)  # updates applied to each parameter
+        self._t = [0] * len(tensors)  # updates applied to each parameter
         self.state: dict[str, list[Array]] = {b: [np.zeros_like(p.data) for p in tensors] for b in self._buffers}
         self._work = [np.empty_like(p.data) for p in tensors]  # per-step temporaries, reused
         self._decayed = [np.empty_like(p.data) for p in tensors] if getattr(self, "weight_decay", 0.0) else []
@@ -76,15 +76,24 @@ class Optimizer:
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient (the others are skipped)."""
-        self.lr = _check_number(self.lr, "lr", type(self).__name__)
+        lr = self.lr
+        if not (isinstance(lr, (int, float)) and lr >= 0):  # NaN fails lr >= 0
+            self.lr = _check_number(lr, "lr", type(self).__name__)
+        steps = self._t
         for i, p in enumerate(self.params):
             g = p.grad
             if g is None:
                 continue
-            if g.shape != p.data.shape:
+            data = p.data
+            if g.shape != data.shape:
                 raise ValueError(f"{type(self).__name__}: {self.names[i]} has shape {p.shape} but its grad {g.shape}")
-            self.steps[i] += 1
-            self._update(i, p.data, g)
+            steps[i] += 1
+            self._update(i, data, g)
+
+    @property
+    def steps(self) -> Array:
+        """How many updates each parameter has had (t in the formulas)."""
+        return np.array(self._t, dtype=np.int64)
 
     def _update(self, i: int, p: Array, g: Array) -> None:
         raise NotImplementedError
@@ -105,7 +114,7 @@ class Optimizer:
 
         Only arrays, so it can be saved with ``np.savez`` and loaded with ``allow_pickle=False``.
         """
-        d: dict[str, Array] = {"lr": np.asarray(self.lr, dtype=np.float64), "step": self.steps.copy()}
+        d: dict[str, Array] = {"lr": np.asarray(self.lr, dtype=np.float64), "step": self.steps}
         for b, arrays in self.state.items():
             for i, a in enumerate(arrays):
                 d[f"{b}.{i}"] = a.copy()
@@ -145,7 +154,7 @@ class Optimizer:
         if problems:
             raise ValueError(f"{where}: " + "; ".join(problems))
         self.lr = float(new["lr"])
-        self.steps[...] = new["step"]
+        self._t = [int(t) for t in new["step"]]
         for b, arrays in self.state.items():
             for i, a in enumerate(arrays):
                 np.copyto(a, new[f"{b}.{i}"], casting="unsafe")
@@ -212,7 +221,7 @@ class Adam(Optimizer):
     def _update(self, i: int, p: Array, g: Array) -> None:
         g = self._grad(i, p, g)
         m, v, s = self.state["m"][i], self.state["v"][i], self._work[i]
-        t = int(self.steps[i])
+        t = self._t[i]
         m *= self.beta1
         np.multiply(g, 1.0 - self.beta1, out=s)
         m += s
