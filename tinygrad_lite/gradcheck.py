@@ -4,13 +4,15 @@ Full mode builds both Jacobians, ∂out/∂input, element by element:
 analytic rows by backpropagating one-hot cotangents, numeric columns by
 (f(x + εeⱼ) − f(x − εeⱼ)) / 2ε. Fast mode compares vᵀ·J·u for a random cotangent v and a
 random unit direction u per input: one backward pass, and two forward passes per direction.
-An element passes when |analytic − numeric| ≤ atol + rtol·|numeric| (PyTorch's defaults).
+An element passes when |analytic − numeric| ≤ atol + rtol·|numeric| (PyTorch's defaults);
+a NaN on either side always fails.
 """
 
 from __future__ import annotations
 
+import inspect
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,30 +30,49 @@ class GradcheckWarning(UserWarning):
     """Gradient checking with less than float64 precision."""
 
 
+def _as_input_list(inputs: Any) -> list[Any]:
+    """``inputs`` as a list: one array or Tensor, or a sequence of array-likes."""
+    if isinstance(inputs, (np.ndarray, Tensor)):
+        return [inputs]
+    if isinstance(inputs, (str, bytes, Mapping)) or not isinstance(inputs, Sequence):
+        raise TypeError(
+            f"gradcheck: inputs must be a list or tuple of arrays or Tensors, got {type(inputs).__name__}"
+            f" (for a single input pass [x])"
+        )
+    return list(inputs)
+
+
 def _prepare(inputs: Sequence[Any]) -> tuple[list[Tensor], list[int]]:
     """float64 copies of the inputs, and the indices of those checked (float and requiring grad)."""
-    if isinstance(inputs, (np.ndarray, Tensor)):
-        inputs = [inputs]
     tensors, checked = [], []
-    for i, value in enumerate(inputs):
+    for i, value in enumerate(_as_input_list(inputs)):
         wants_grad = value.requires_grad if isinstance(value, Tensor) else True
-        data = value.data if isinstance(value, Tensor) else np.asarray(value)
+        try:
+            data = value.data if isinstance(value, Tensor) else np.asarray(value)
+        except (TypeError, ValueError) as exc:  # ragged nested lists, objects NumPy cannot read
+            raise TypeError(f"gradcheck: input {i} is not an array: {exc}") from None
+        if data.dtype.kind not in "fiub":
+            raise TypeError(f"gradcheck: input {i} has dtype {data.dtype}; need float (or integer/bool constants)")
         if data.dtype.kind != "f":
             tensors.append(Tensor(data))
             continue
-        if data.dtype != np.float64:
+        if wants_grad and not np.all(np.isfinite(data)):
+            bad = tuple(int(e) for e in np.argwhere(~np.isfinite(data))[0])
+            raise ValueError(f"gradcheck: input {i} has a non-finite value {data[bad]} at element {bad}")
+        if data.dtype != np.float64 and wants_grad:
             warnings.warn(
                 f"gradcheck: input {i} has dtype {data.dtype}; it is checked as float64 "
                 f"(finite differences need float64 precision)",
                 GradcheckWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         tensors.append(Tensor(np.array(data, dtype=np.float64), requires_grad=wants_grad))
         if wants_grad:
             checked.append(i)
     if not checked:
         raise ValueError(
-            "gradcheck: no input needs a gradient (give float arrays, or Tensors with requires_grad=True)"
+            "gradcheck: no input needs a gradient (give float arrays, or Tensors with requires_grad=True; "
+            "integer and bool inputs, and Tensors without requires_grad, are constants)"
         )
     return tensors, checked
 
@@ -59,7 +80,9 @@ def _prepare(inputs: Sequence[Any]) -> tuple[list[Tensor], list[int]]:
 def _evaluate(fn: Callable[..., Tensor], tensors: list[Tensor]) -> Tensor:
     out = fn(*tensors)
     if not isinstance(out, Tensor):
-        raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+        hint = " (check one output at a time, or combine them into one Tensor)" if isinstance(
+            out, (tuple, list)) else ""
+        raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}{hint}")
     if out.dtype.kind != "f":
         raise TypeError(f"gradcheck: fn must return a float Tensor, got dtype {out.dtype}")
     return out
@@ -70,12 +93,46 @@ def _forward(fn: Callable[..., Tensor], tensors: list[Tensor]) -> np.ndarray:
         return np.array(_evaluate(fn, tensors).data, dtype=np.float64)
 
 
+def _first_forward(fn: Callable[..., Tensor], tensors: list[Tensor]) -> np.ndarray:
+    """The first evaluation, with errors from bad input turned into messages about the inputs."""
+    shapes = ", ".join(str(t.shape) for t in tensors)
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins without a signature: just call
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(*tensors)
+        except TypeError as exc:
+            raise TypeError(f"gradcheck: fn cannot take the {len(tensors)} inputs given ({exc})") from None
+    try:
+        with no_grad():
+            out = _evaluate(fn, tensors)
+    except ValueError as exc:
+        raise ValueError(f"gradcheck: fn failed on inputs of shapes {shapes}: {exc}") from exc
+    if out.dtype != np.float64:
+        warnings.warn(
+            f"gradcheck: fn returned dtype {out.dtype} for float64 inputs; the check loses precision "
+            f"(keep the computation in float64)",
+            GradcheckWarning,
+            stacklevel=3,
+        )
+    value = np.array(out.data, dtype=np.float64)
+    if not np.all(np.isfinite(value)):
+        bad = tuple(int(e) for e in np.argwhere(~np.isfinite(value))[0])
+        raise ValueError(
+            f"gradcheck: fn's output is {value[bad]} at element {bad} for these inputs (shapes {shapes}); "
+            f"finite differences need a finite output: are the inputs inside fn's domain?"
+        )
+    return value
+
+
 def numeric_jacobian(
     fn: Callable[..., Tensor], tensors: list[Tensor], i: int, eps: float = 1e-6
 ) -> np.ndarray:
     """∂fn/∂tensors[i] by central differences, shape (out.size, tensors[i].size)."""
     x = tensors[i].data
-    flat = x.reshape(-1)
+    flat = x.reshape(-1)  # a view: the float64 copies made by gradcheck are contiguous
     columns = []
     for j in range(flat.size):
         saved = flat[j]
@@ -89,19 +146,25 @@ def numeric_jacobian(
 
 
 def _analytic_vjp(fn: Callable[..., Tensor], tensors: list[Tensor], cotangent: np.ndarray,
-                  checked: list[int]) -> list[np.ndarray]:
+                  checked: list[int]) -> tuple[list[np.ndarray], bool]:
+    """vᵀ·∂out/∂input for each checked input, and whether the output was connected to any."""
     for t in tensors:
         t.grad = None
     out = _evaluate(fn, tensors)
     if not out.requires_grad:
-        return [np.zeros_like(tensors[i].data) for i in checked]
+        return [np.zeros_like(tensors[i].data) for i in checked], False
     out.backward(cotangent.reshape(out.shape).astype(out.dtype))
-    return [np.zeros_like(tensors[i].data) if tensors[i].grad is None else tensors[i].grad for i in checked]
+    grads = [np.zeros_like(tensors[i].data) if tensors[i].grad is None else tensors[i].grad for i in checked]
+    return grads, True
+
+
+_CUT = ("; fn's output does not require grad, so its analytic gradient is 0: is the graph cut "
+        "(.detach(), .data, no_grad, or a new Tensor made from arrays)?")
 
 
 def _fail(mode: str, i: int, where: str, analytic: float, numeric: float, note: str = "") -> GradcheckError:
     err = abs(analytic - numeric)
-    rel = err / max(abs(numeric), 1e-300)
+    rel = err / abs(numeric) if numeric != 0 else (0.0 if err == 0 else float("inf"))
     return GradcheckError(
         f"gradcheck ({mode}) failed for input {i}{where}: analytic {analytic:.10g} vs numeric "
         f"{numeric:.10g} (absolute error {err:.3g}, relative error {rel:.3g}){note}"
@@ -120,15 +183,21 @@ def gradcheck(
 ) -> bool:
     """Check ``fn``'s reverse-mode gradients against central finite differences, in float64.
 
-    ``inputs``: arrays or Tensors; float arrays and Tensors with ``requires_grad`` are
-    checked, the rest are constants. ``fn(*tensors)`` must return a Tensor (any shape).
+    ``inputs``: a list or tuple of arrays or Tensors; float arrays and Tensors with
+    ``requires_grad`` are checked, the rest are constants. ``fn(*tensors)`` must return a
+    float Tensor (any shape). ``fast=True`` compares vᵀJu for a random cotangent v and
+    random directions u (drawn from ``seed``) instead of the full Jacobian.
     Returns True, or raises GradcheckError naming the input, the worst element, the analytic
-    and numeric values and their absolute and relative error.
+    and numeric values and their absolute and relative error. Bad input (a non-Tensor
+    output, nothing to check, shapes fn cannot combine, a non-finite output) raises
+    TypeError or ValueError before any comparison.
     """
-    if eps <= 0 or atol < 0 or rtol < 0:
+    if not callable(fn):
+        raise TypeError(f"gradcheck: fn must be callable, got {type(fn).__name__}")
+    if not (eps > 0 and atol >= 0 and rtol >= 0):
         raise ValueError(f"gradcheck: need eps > 0, atol >= 0, rtol >= 0; got {eps}, {atol}, {rtol}")
     tensors, checked = _prepare(inputs)
-    out_size = _forward(fn, tensors).size
+    out_size = _first_forward(fn, tensors).size
     if out_size == 0:
         return True  # an empty output has no derivatives to compare
     if fast:
@@ -138,23 +207,35 @@ def gradcheck(
     return True
 
 
+def _excess(analytic: np.ndarray, numeric: np.ndarray, atol: float, rtol: float) -> np.ndarray:
+    """How far each pair is outside the tolerance (> 0 fails); NaN on either side counts as +inf."""
+    excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+    return np.where(np.isnan(excess), np.inf, excess)
+
+
 def _check_full(fn, tensors, checked, out_size, eps, atol, rtol) -> None:
-    rows = []
+    rows, connected = [], True
+    out_shape = None
     for k in range(out_size):
         onehot = np.zeros(out_size)
         onehot[k] = 1.0
-        rows.append(_analytic_vjp(fn, tensors, onehot, checked))
+        grads, connected = _analytic_vjp(fn, tensors, onehot, checked)
+        rows.append(grads)
     for position, i in enumerate(checked):
         analytic = np.stack([r[position].reshape(-1) for r in rows])
         numeric = numeric_jacobian(fn, tensors, i, eps)
-        excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+        excess = _excess(analytic, numeric, atol, rtol)
         if excess.size and excess.max() > 0:
             k, j = np.unravel_index(int(np.argmax(excess)), excess.shape)
             element = np.unravel_index(j, tensors[i].shape) if tensors[i].ndim else ()
             where = f" at element {tuple(int(e) for e in element)}"
             if out_size > 1:
-                where += f" (output element {k})"
-            raise _fail("full", i, where, float(analytic[k, j]), float(numeric[k, j]))
+                out_shape = out_shape or _forward(fn, tensors).shape
+                where += f" (output element {tuple(int(e) for e in np.unravel_index(k, out_shape))})"
+            bad = int((excess > 0).sum())
+            note = f"; {bad} of {excess.size} Jacobian entries are out of tolerance" if bad > 1 else ""
+            raise _fail("full", i, where, float(analytic[k, j]), float(numeric[k, j]),
+                        note + ("" if connected else _CUT))
 
 
 def _directional(fn, tensors, x, saved, u, v, eps) -> float:
@@ -170,18 +251,21 @@ def _directional(fn, tensors, x, saved, u, v, eps) -> float:
 def _check_fast(fn, tensors, checked, out_size, eps, atol, rtol, rng, directions: int = 2) -> None:
     v = rng.standard_normal(out_size)
     v /= np.linalg.norm(v) or 1.0
-    grads = _analytic_vjp(fn, tensors, v, checked)
+    grads, connected = _analytic_vjp(fn, tensors, v, checked)
     for position, i in enumerate(checked):
         x, grad = tensors[i].data, grads[position]
+        if x.size == 0:
+            continue
         saved = x.copy()
         for _ in range(directions):
-            u = rng.standard_normal(x.shape)
+            u = np.asarray(rng.standard_normal(x.shape))
             u /= np.linalg.norm(u) or 1.0
             analytic = float(np.sum(grad * u))
             numeric = _directional(fn, tensors, x, saved, u, v, eps)
-            if abs(analytic - numeric) > atol + rtol * abs(numeric):
+            if _excess(np.float64(analytic), np.float64(numeric), atol, rtol) > 0:
                 note = _locate(fn, tensors, x, saved, grad, u, v, eps, atol, rtol)
-                raise _fail("fast", i, " along a random direction (vᵀJu)", analytic, numeric, note)
+                raise _fail("fast", i, " along a random direction (vᵀJu)", analytic, numeric,
+                            note + ("" if connected else _CUT))
 
 
 def _locate(fn, tensors, x, saved, grad, u, v, eps, atol, rtol) -> str:
@@ -194,13 +278,14 @@ def _locate(fn, tensors, x, saved, grad, u, v, eps, atol, rtol) -> str:
             part = np.zeros(x.size)
             part[half] = u.reshape(-1)[half]
             part = part.reshape(x.shape)
-            errors.append(abs(float(np.sum(grad * part)) - _directional(fn, tensors, x, saved, part, v, eps)))
+            error = abs(float(np.sum(grad * part)) - _directional(fn, tensors, x, saved, part, v, eps))
+            errors.append(np.inf if np.isnan(error) else error)
         candidates = halves[int(np.argmax(errors))]
     unit = np.zeros(x.size)
     unit[candidates[0]] = 1.0
     analytic = float(grad.reshape(-1)[candidates[0]])
     numeric = _directional(fn, tensors, x, saved, unit.reshape(x.shape), v, eps)
     element = tuple(int(e) for e in np.unravel_index(int(candidates[0]), x.shape))
-    verdict = "fails" if abs(analytic - numeric) > atol + rtol * abs(numeric) else "passes alone"
+    verdict = "fails" if _excess(np.float64(analytic), np.float64(numeric), atol, rtol) > 0 else "passes alone"
     return (f"; bisecting the direction points at element {element}, which {verdict}: "
             f"analytic {analytic:.10g} vs numeric {numeric:.10g} there")

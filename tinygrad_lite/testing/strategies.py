@@ -14,8 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.errors import InvalidArgument
+    from hypothesis.extra import numpy as hnp
+except ImportError:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "tinygrad_lite.testing.strategies needs Hypothesis: pip install hypothesis "
+        "(or pip install 'tinygrad-lite[dev]')"
+    ) from None
 
 __all__ = ["arrays", "away_from_kinks", "broadcastable_shapes", "mlp_specs", "shapes"]
 
@@ -27,18 +35,37 @@ def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: in
     return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
 
 
+def _inward(bound: float, dtype: np.dtype, up: bool) -> float:
+    """``bound`` rounded into ``dtype``, towards the inside of the interval (Hypothesis needs
+    bounds that the element width represents exactly)."""
+    b = dtype.type(bound)
+    if up and float(b) < bound:
+        b = np.nextafter(b, dtype.type(np.inf))
+    if not up and float(b) > bound:
+        b = np.nextafter(b, dtype.type(-np.inf))
+    return float(b)
+
+
 def _elements(dtype: Any, low: float, high: float) -> st.SearchStrategy:
-    width = 32 if np.dtype(dtype) == np.float32 else 64
-    return st.floats(low, high, allow_nan=False, allow_infinity=False, width=width)
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        return st.integers(int(np.ceil(low)), int(np.floor(high)))
+    if dtype.kind != "f" or dtype.itemsize not in (2, 4, 8):
+        raise InvalidArgument(f"arrays: dtype must be float16/32/64 or integer, got {dtype}")
+    low, high = _inward(low, dtype, up=True), _inward(high, dtype, up=False)
+    return st.floats(low, high, allow_nan=False, allow_infinity=False, width=8 * dtype.itemsize)
 
 
 @st.composite
 def arrays(draw: st.DrawFn, shape: Any = None, dtype: Any = np.float64,
            elements: st.SearchStrategy | None = None, low: float = -3.0, high: float = 3.0) -> np.ndarray:
-    """Float arrays of ``shape`` (a tuple, a strategy of shapes, or None for any small shape).
+    """Arrays of ``shape`` (a tuple, an int, a strategy of shapes, or None for any small shape).
 
-    Values are drawn from ``elements`` or uniformly-ish from [low, high], finite only.
+    Values are drawn from ``elements``, or from [low, high] (finite floats; integers for an
+    integer ``dtype``).
     """
+    if low > high:
+        raise InvalidArgument(f"arrays: low={low} is above high={high}")
     if shape is None:
         shape = shapes()
     if isinstance(shape, st.SearchStrategy):
@@ -63,18 +90,27 @@ def away_from_kinks(draw: st.DrawFn, shape: Any = None, dtype: Any = np.float64,
     with ``distinct=True``, differ pairwise by at least ``margin`` (no ties for max-like ops).
 
     Finite differences with a step ε ≪ margin then never straddle a non-differentiable point.
+    Values near a kink are pushed 2·margin away from it, so they may leave [low, high] by up
+    to 2·margin. With ``distinct=True`` the drawn order is kept and the values are spread on a
+    grid centred in [low, high], with a spacing of at least 4·margin (wider than
+    [low, high] when it cannot hold that many values).
     """
+    if not margin > 0:
+        raise InvalidArgument(f"away_from_kinks: margin must be > 0, got {margin}")
+    ordered = sorted(float(k) for k in kinks)
+    if any(b - a < 6 * margin for a, b in zip(ordered, ordered[1:])):
+        raise InvalidArgument(f"away_from_kinks: kinks {tuple(kinks)} must be at least 6·margin = {6 * margin} apart")
     x = draw(arrays(shape=shape, dtype=dtype, low=low, high=high))
-    flat = x.reshape(-1)
+    flat = np.array(x, dtype=np.float64).reshape(-1)
     if distinct and flat.size > 1:  # keep the drawn order, spread the values on a grid
         ranks = np.empty(flat.size)
         ranks[np.argsort(flat, kind="stable")] = np.arange(flat.size)
         spacing = max(4 * margin, (high - low) / flat.size)
-        flat[:] = (ranks - flat.size / 2 + 0.25) * spacing
-    for kink in kinks:  # moves a value by at most 3·margin: grid neighbours stay ≥ margin apart
+        flat = (low + high) / 2 + (ranks - (flat.size - 1) / 2) * spacing + 0.25 * spacing
+    for kink in ordered:  # moves a value by at most 3·margin: grid neighbours stay ≥ margin apart
         near = np.abs(flat - kink) < margin
         flat[near] = kink + np.where(flat[near] >= kink, 2 * margin, -2 * margin)
-    return x
+    return flat.astype(x.dtype).reshape(x.shape)
 
 
 @st.composite
