@@ -209,6 +209,22 @@ def test_read_idx_fuzz_headers(tmp_path_factory, header, payload, gz, zero_magic
     assert out.nbytes == len(header) + len(payload) - 4 - 4 * header[3]
 
 
+@given(code=st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x00, 0x0A, 0xFF]),
+       dims=st.lists(st.integers(0, 6) | st.integers(0, 2**32 - 1), max_size=4),
+       payload=st.binary(max_size=96), gz=st.booleans())
+def test_read_idx_fuzz_structured(tmp_path_factory, code, dims, payload, gz):
+    content = bytes([0, 0, code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + payload
+    path = write(tmp_path_factory.mktemp("fuzz") / "f.idx", content, gz)
+    itemsize = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}.get(code)
+    valid = itemsize is not None and dims and int(np.prod(dims, dtype=object)) * itemsize == len(payload)
+    if not valid:
+        with pytest.raises(ValueError, match="f.idx"):
+            read_idx(path)
+        return
+    out = read_idx(path)
+    assert out.shape == tuple(dims) and out.nbytes == len(payload) and out.dtype.isnative
+
+
 # ----------------------------------------------------------------------------- bundled digits
 
 
