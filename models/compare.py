@@ -86,6 +86,8 @@ def difference(name: str, a: Any, b: Any, tol: float) -> Row:
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         return Row(name, a.shape, np.inf, np.inf, np.nan, False)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return Row(name, a.shape, np.inf, np.inf, np.nan, False)  # NaN or inf never agrees
     d = a - b
     max_abs = float(np.abs(d).max()) if d.size else 0.0
     na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
@@ -225,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             x_train, y_train, _, _ = load_dataset(args.dataset, data_dir=args.data_dir)
             if args.batch > len(x_train):
                 raise ValueError(f"--batch {args.batch} is larger than the dataset ({len(x_train)} examples)")
+            if x_train.shape[1:] != (sizes[0],):
+                raise ValueError(f"dataset {args.dataset} has examples of shape {x_train.shape[1:]}; the model "
+                                 f"takes {sizes[0]} inputs")
             X, y = np.asarray(x_train[: args.batch], dtype=dtype), np.asarray(y_train[: args.batch])
             source = f"first {args.batch} training examples of {args.dataset}"
         else:

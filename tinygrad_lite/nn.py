@@ -334,7 +334,7 @@ class Sequential(Module):
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-@defop
+@defop(name="nll")
 def _nll_indices(logp, rows=None, labels=None, reduction="mean"):
     """L = −Σᵢ logp[i, yᵢ] (/m for the mean);  ∂logp = −g (/m) at [i, yᵢ], 0 elsewhere."""
     m = logp.shape[0]
@@ -351,7 +351,7 @@ def _nll_indices(logp, rows=None, labels=None, reduction="mean"):
     return (total / m if reduction == "mean" else total), vjp
 
 
-@defop
+@defop(name="nll")
 def _nll_probs(logp, probs=None, reduction="mean"):
     """L = −Σᵢⱼ Yᵢⱼ logpᵢⱼ (/m for the mean);  ∂logp = −g ⊙ Y (/m)."""
     m = logp.shape[0]

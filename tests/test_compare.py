@@ -1,0 +1,125 @@
+"""models.compare: the table, exit status 0 when autograd equals the manual backprop, 1 when it does not."""
+
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import models.compare as compare
+from models.manual import ManualMLP
+from models.mlp import MLP
+
+SMALL = ["--sizes", "30,12,8,5", "--batch", "16"]
+
+
+def test_agreement_prints_the_table_and_exits_0(capsys):
+    assert compare.main(SMALL + ["--activations", "relu", "tanh"]) == 0
+    out = capsys.readouterr().out
+    for name in ["loss", "logits", "grad layers.0.weight", "grad layers.2.bias"]:
+        assert f"\n{name} " in out
+    assert "30x12" in out and "OK: all 8 quantities agree" in out and "tolerance 1e-10 for float64" in out
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "rmsprop"])
+def test_training_steps_keep_the_parameters_equal(optimizer, capsys):
+    assert compare.main(SMALL + ["--steps", "4", "--optimizer", optimizer, "--activations", "sigmoid"]) == 0
+    out = capsys.readouterr().out
+    assert "param layers.1.weight after 4" in out and f"loss after 4 {optimizer} steps" in out
+
+
+def test_float32_uses_its_own_tolerance(capsys):
+    assert compare.main(SMALL + ["--dtype", "float32", "--steps", "3", "--optimizer", "adam"]) == 0
+    assert "tolerance 0.0001 for float32" in capsys.readouterr().out
+
+
+def test_a_planted_discrepancy_exits_1(capsys):
+    assert compare.main(SMALL + ["--perturb", "1e-6"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL: 1 of 8 quantities" in out and "grad layers.0.weight" in out.split("FAIL")[1]
+    assert "<-- exceeds tolerance" in out
+
+
+def test_a_sabotaged_manual_backward_is_caught(monkeypatch, capsys):
+    original = ManualMLP.backward
+
+    def wrong_relu_derivative(self, Y):  # uses g′ = 1 everywhere in the first hidden layer
+        self.Z[1] = np.abs(self.Z[1]) + 1
+        return original(self, Y)
+
+    monkeypatch.setattr(ManualMLP, "backward", wrong_relu_derivative)
+    assert compare.main(SMALL) == 1
+    out = capsys.readouterr().out.split("FAIL")[1]
+    assert "grad layers.0.weight" in out and "grad layers.2.weight" not in out
+
+
+def test_compare_function_reports_rows():
+    model, manual = MLP([6, 4, 3], seed=0, dtype=np.float64), ManualMLP([6, 4, 3], seed=0, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    report = compare.compare(model, manual, rng.random((5, 6)), rng.integers(0, 3, 5))
+    assert report.ok and [r.name for r in report.rows][:2] == ["loss", "logits"]
+    manual.params["layers.0.weight"][0, 0] += 1e-3  # the twins no longer share weights
+    report = compare.compare(model, manual, rng.random((5, 6)), rng.integers(0, 3, 5))
+    assert not report.ok
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
+        compare.compare(model, manual, rng.random((5, 6)), rng.integers(0, 3, 5), optimizer="lbfgs")
+
+
+def test_difference_metrics():
+    row = compare.difference("x", np.array([3.0, 4.0]), np.array([3.0, 4.0 + 5e-11]), 1e-10)
+    assert row.ok and row.max_abs == pytest.approx(5e-11) and row.rel == pytest.approx(1e-11, rel=1e-3)
+    assert compare.difference("z", np.zeros(3), np.zeros(3), 1e-10).cosine == 1.0
+    assert not compare.difference("s", np.zeros(3), np.zeros(4), 1).ok
+    assert not compare.difference("n", np.array([np.nan]), np.array([1.0]), 1).ok
+    assert not compare.difference("n", np.array([np.nan]), np.array([np.nan]), 1).ok
+    assert not compare.difference("i", np.array([np.inf]), np.array([1.0]), 1).ok
+    row = compare.difference("c", np.array([1.0, 0.0]), np.array([0.0, 1.0]), 1)
+    assert row.cosine == 0.0 and row.rel == pytest.approx(np.sqrt(2))
+
+
+def test_checkpoint_weights_are_loaded_and_sizes_read_from_it(tmp_path, capsys):
+    trained = MLP([9, 7, 4], seed=42, dtype=np.float64)
+    path = tmp_path / "ckpt.npz"
+    np.savez(path, **{f"model.{k}": v for k, v in trained.state_dict().items()}, epoch=np.array(3))
+    assert compare.main(["--checkpoint", str(path), "--batch", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "MLP [9, 7, 4]" in out and "weights from" in out
+    np.savez(path, **{"layers.1.weight": np.zeros((7, 4))})
+    assert compare.main(["--checkpoint", str(path)]) == 2
+    assert "missing layers.0.weight" in capsys.readouterr().err
+
+
+def test_dataset_batch_comes_from_load_dataset(monkeypatch, capsys):
+    calls = []
+
+    def load_dataset(name, data_dir=None):
+        calls.append((name, data_dir))
+        rng = np.random.default_rng(0)
+        return (rng.random((40, 30), dtype=np.float32), rng.integers(0, 5, 40), None, None)
+
+    monkeypatch.setitem(sys.modules, "tinygrad_lite.data", types.SimpleNamespace(load_dataset=load_dataset))
+    assert compare.main(SMALL + ["--dataset", "toy", "--data-dir", "/somewhere"]) == 0
+    assert calls == [("toy", "/somewhere")]
+    assert "first 16 training examples of toy" in capsys.readouterr().out
+    assert compare.main(["--sizes", "784,10", "--dataset", "toy", "--batch", "8"]) == 2  # 30 pixels, 784 inputs
+    assert "dataset toy has examples of shape (30,); the model takes 784 inputs" in capsys.readouterr().err
+    assert compare.main(SMALL[:2] + ["--dataset", "toy", "--batch", "41"]) == 2
+    assert "--batch 41 is larger than the dataset (40 examples)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--activations", "gelu"], "unknown activation 'gelu'"),
+    (["--init", "glorot"], "unknown init 'glorot'"),
+    (["--batch", "0"], "--batch must be"),
+    (["--sizes", "5"], "sizes must list at least inputs and outputs"),
+])
+def test_bad_arguments_exit_2_with_a_message(args, message, capsys):
+    assert compare.main(SMALL + args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_module_entry_point_exit_codes():
+    base = [sys.executable, "-m", "models.compare", *SMALL]
+    assert subprocess.run(base, capture_output=True).returncode == 0
+    assert subprocess.run(base + ["--perturb", "1e-3"], capture_output=True).returncode == 1
