@@ -146,7 +146,10 @@ def _parse_idx(fh, path: str, file_size: int | None, max_bytes: int | None) -> n
         found = f"more than {expected}" if len(buf) > expected else str(len(buf))
         raise ValueError(f"{path}: IDX payload size mismatch: header declares {what} = {expected} bytes, "
                          f"found {found} bytes")
-    arr = np.frombuffer(buf, dtype).reshape(shape)
+    try:
+        arr = np.frombuffer(buf, dtype).reshape(shape)
+    except ValueError:  # e.g. (0, 2**21, 2**21, 2**21): empty, but too big a shape for NumPy
+        raise ValueError(f"{path}: IDX {what} cannot be represented by NumPy") from None
     return arr.view(dtype.newbyteorder("=")) if dtype.itemsize == 1 else arr.astype(dtype.newbyteorder("="))
 
 
