@@ -298,14 +298,6 @@ def _load_idx_dir(paths: Sequence[Path], name: str, spec: IdxSpec) -> tuple[np.n
     return tuple(out)
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _fetch(url: str, dest: Path, md5: str, timeout: float) -> None:
     """Download ``url`` to a temp file beside ``dest``; rename it to ``dest`` only if the MD5 matches."""
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
@@ -335,7 +327,7 @@ def _fetch(url: str, dest: Path, md5: str, timeout: float) -> None:
 
 
 def download_dataset(name: str, dest_dir: PathLike | None = None, *, mirrors: Sequence[str] | None = None,
-             timeout: float | None = None) -> Path:
+                     timeout: float | None = None) -> Path:
     """Download the IDX files of ``name`` that ``dest_dir`` lacks (default: the user cache).
 
     Each file is tried on every mirror in turn, written to a temp file in ``dest_dir`` and
