@@ -13,6 +13,7 @@ tolerance for the dtype (0 when all agree, 2 for bad arguments).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Sequence
@@ -156,14 +157,24 @@ def _names(tokens: Sequence[str]) -> list[str]:
     return [t for tok in tokens for t in tok.split(",") if t]
 
 
-def _load_checkpoint(path: str, dtype: np.dtype) -> tuple[list[int], dict[str, np.ndarray]]:
-    """Layer sizes and {layers.<l>.weight/bias: array} from an .npz (keys may carry a prefix, e.g. ``model.``)."""
+def _load_checkpoint(path: str, dtype: np.dtype) -> tuple[list[int], dict[str, np.ndarray], Any]:
+    """Layer sizes, {layers.<l>.weight/bias: array} and the saved activations (or None) from an .npz.
+
+    Reads plain state dicts and training checkpoints (``param.layers.0.weight``, ..., with a
+    ``config_json`` holding ``activations``); ``best.*`` and ``optim.*`` arrays are ignored.
+    """
     with np.load(path, allow_pickle=False) as f:
+        files = [k for k in f.files if not k.startswith(("best.", "optim."))]
+        if any(k.startswith("param.") for k in files):
+            files = [k for k in files if k.startswith("param.")]
         state = {}
-        for key in f.files:
+        for key in files:
             match = re.search(r"(layers\.\d+\.(weight|bias))$", key)
             if match:
                 state[match.group(1)] = f[key].astype(dtype)
+        activations = None
+        if "config_json" in f.files:
+            activations = json.loads(str(f["config_json"])).get("activations")
     n = len([k for k in state if k.endswith(".weight")])
     if n == 0:
         raise ValueError(f"checkpoint {path}: no 'layers.<l>.weight' arrays found")
@@ -172,7 +183,7 @@ def _load_checkpoint(path: str, dtype: np.dtype) -> tuple[list[int], dict[str, n
     except KeyError as exc:
         raise ValueError(f"checkpoint {path}: missing {exc.args[0]}") from None
     sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
-    return sizes, state
+    return sizes, state, activations
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -183,8 +194,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--sizes", nargs="+", default=["784", "128", "64", "10"],
                    help="layer widths, e.g. 784 128 64 10 or 784,128,64,10 (default: %(default)s)")
-    p.add_argument("--activations", nargs="+", default=["relu"],
-                   help="one name for all hidden layers or one per layer: relu, tanh, sigmoid (default: relu)")
+    p.add_argument("--activations", nargs="+", default=None,
+                   help="one name for all hidden layers or one per layer: relu, tanh, sigmoid (default: relu, "
+                        "or the checkpoint's)")
     p.add_argument("--init", default="xavier_uniform", help=f"weight init: {', '.join(nn.INITS)}")
     p.add_argument("--batch", type=int, default=64, help="batch size (default: %(default)s)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="default: %(default)s")
@@ -208,11 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.batch < 1 or args.steps < 0:
             raise ValueError(f"--batch must be ≥ 1 and --steps ≥ 0, got {args.batch} and {args.steps}")
-        state = None
+        state, saved_activations = None, None
         sizes = _ints(args.sizes)
         if args.checkpoint:
-            sizes, state = _load_checkpoint(args.checkpoint, dtype)
-        activations = _names(args.activations)
+            sizes, state, saved_activations = _load_checkpoint(args.checkpoint, dtype)
+        activations = _names(args.activations or saved_activations or ["relu"])
         if len(activations) == 1:
             activations = activations[0]
         model = MLP(sizes, activations, init=args.init, seed=args.seed, dtype=dtype)
@@ -239,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lr = args.lr if args.lr is not None else (0.1 if args.optimizer in ("sgd", "momentum") else 1e-3)
         report = compare(model, manual, X, y, steps=args.steps, optimizer=args.optimizer, lr=lr,
                          tol=args.tol, perturb=args.perturb)
-    except (ValueError, OSError, ImportError) as exc:
+    except (ValueError, OSError, ImportError, KeyError) as exc:
         print(f"models.compare: error: {exc}", file=sys.stderr)
         return 2
     print(f"MLP {sizes}, activations {model.activations}, init {args.init}, {dtype}, seed {args.seed}"

@@ -85,6 +85,18 @@ def test_checkpoint_weights_are_loaded_and_sizes_read_from_it(tmp_path, capsys):
     assert compare.main(["--checkpoint", str(path), "--batch", "5"]) == 0
     out = capsys.readouterr().out
     assert "MLP [9, 7, 4]" in out and "weights from" in out
+    # a training checkpoint: param.* arrays, best.* ignored, activations from config_json
+    trained = MLP([9, 7, 6, 4], ["tanh", "sigmoid"], seed=42, dtype=np.float64)
+    params = {f"param.{k}": v for k, v in trained.state_dict().items()}
+    best = {f"best.{k}": v + 1 for k, v in trained.state_dict().items()}
+    config = np.asarray('{"activations": ["tanh", "sigmoid"], "hidden": [7, 6]}')
+    np.savez(path, **best, **params, config_json=config, **{"optim.m.0": np.zeros((9, 7))})
+    assert compare.main(["--checkpoint", str(path), "--batch", "5"]) == 0
+    assert "MLP [9, 7, 6, 4], activations ['tanh', 'sigmoid']" in capsys.readouterr().out
+    sizes, state, activations = compare._load_checkpoint(str(path), np.dtype(np.float32))
+    assert sizes == [9, 7, 6, 4] and activations == ["tanh", "sigmoid"]
+    for name, value in trained.state_dict().items():
+        np.testing.assert_array_equal(state[name], value.astype(np.float32))  # param.*, not best.*
     np.savez(path, **{"layers.1.weight": np.zeros((7, 4))})
     assert compare.main(["--checkpoint", str(path)]) == 2
     assert "missing layers.0.weight" in capsys.readouterr().err
