@@ -33,11 +33,21 @@ from .ops import (
 )
 from .ops import max_ as max
 from .ops import sum_ as sum
-from .tensor import GraphFreedError, Tensor, defop, enable_grad, is_grad_enabled, no_grad
+from .tensor import (
+    AnomalyError,
+    GraphFreedError,
+    Tensor,
+    defop,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnomalyError",
     "GradcheckError",
     "GradcheckWarning",
     "GraphFreedError",
@@ -48,6 +58,7 @@ __all__ = [
     "clip",
     "concatenate",
     "defop",
+    "detect_anomaly",
     "div",
     "enable_grad",
     "exp",

@@ -102,6 +102,24 @@ def matmul(a, b):
     )
 
 
+@defop
+def linear(x, w, b):
+    """x @ W + b for x of shape (..., in), W (in, out), b (out,): the bias goes in place into the
+    fresh product (one array, not two);  ∂x = g Wᵀ, ∂W = xᵀ g (rows of all batches), ∂b = Σ_rows g."""
+    out = np.matmul(x, w)
+    if out.ndim == 0 or np.result_type(out, b) != out.dtype:
+        out = out + b
+    else:
+        out += b
+
+    def grad_w(g):
+        if x.ndim == 1:
+            return np.multiply.outer(x, g)
+        return np.matmul(x.reshape(-1, x.shape[-1]).T, g.reshape(-1, g.shape[-1]))
+
+    return out, (lambda g: np.matmul(g, w.T), grad_w, _identity)
+
+
 # ------------------------------------------------------------ elementwise
 @defop
 def exp(x):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +26,8 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "GraphFreedError",
+    "AnomalyError",
+    "detect_anomaly",
 ]
 
 Array = np.ndarray
@@ -34,8 +38,13 @@ class GraphFreedError(RuntimeError):
     """Raised by a backward pass that reaches a graph whose saved arrays were released."""
 
 
+class AnomalyError(FloatingPointError):
+    """Under ``detect_anomaly()``: an op produced NaN or Inf, forward or backward."""
+
+
 class _GradMode:
     enabled = True
+    anomaly = False
 
 
 _MODE = _GradMode()
@@ -78,6 +87,68 @@ class enable_grad(_GradModeContext):
     """Context manager and decorator: turn graph recording back on inside ``no_grad``."""
 
     _enabled = True
+
+
+class detect_anomaly:
+    """Context manager: raise AnomalyError as soon as an op's output, or the gradient its VJP
+    returns, holds NaN or Inf — naming the op and the source line that created it.
+
+    It checks every array every op makes, so it is for debugging, not for training speed.
+    """
+
+    def __enter__(self) -> detect_anomaly:
+        self._previous = _MODE.anomaly
+        _MODE.anomaly = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _MODE.anomaly = self._previous
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _creation_site() -> str:
+    """``file:line in function`` of the innermost caller outside tinygrad_lite."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return "<unknown>"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
+def _bad_values(a: Any) -> str | None:
+    """'NaN' or 'Inf' when a float array holds such values, else None."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "fc" or np.isfinite(a).all():
+        return None
+    return "NaN" if np.isnan(a).any() else "Inf"
+
+
+def _watch(opname: str, out: Array, ctx: list | None) -> list | None:
+    """Anomaly mode: check the forward value now, and wrap each VJP to check its gradient."""
+    site = _creation_site()
+    bad = _bad_values(out)
+    if bad:
+        raise AnomalyError(f"op '{opname}' produced {bad} in its output of shape {out.shape}; created at {site}")
+    if not ctx:
+        return ctx
+
+    def checked(vjp: VJP, index: int) -> VJP:
+        def vjp_checked(g: Array) -> Any:
+            grad = vjp(g)
+            bad = _bad_values(grad)
+            if bad:
+                raise AnomalyError(
+                    f"backward of op '{opname}' produced {bad} in the gradient of its argument {index}; "
+                    f"the op was created at {site}"
+                )
+            return grad
+
+        return vjp_checked
+
+    return [(parent, checked(vjp, index), index) for parent, vjp, index in ctx]
 
 
 def _as_array(data: Any, dtype: Any = None) -> Array:
@@ -472,6 +543,8 @@ def defop(fn: Callable | None = None, *, name: str | None = None) -> Callable:
             if ctx:
                 t._ctx = ctx
                 t._rg = True
+        if _MODE.anomaly:
+            t._ctx = _watch(opname, out, t._ctx)
         return t
 
     op.__wrapped_op__ = fn  # type: ignore[attr-defined]
