@@ -70,7 +70,7 @@ def arrays(draw: st.DrawFn, shape: Any = None, dtype: Any = np.float64,
         shape = shapes()
     if isinstance(shape, st.SearchStrategy):
         shape = draw(shape)
-    return draw(hnp.arrays(dtype, shape, elements=elements or _elements(dtype, low, high)))
+    return draw(hnp.arrays(dtype, shape, elements=_elements(dtype, low, high) if elements is None else elements))
 
 
 @st.composite
