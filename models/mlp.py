@@ -72,11 +72,12 @@ class MLP(nn.Module):
         """Logits (m, sizes[-1]) for inputs x of shape (m, sizes[0])."""
         if x.ndim != 2 or x.shape[1] != self.sizes[0]:
             raise ValueError(f"MLP: expected input of shape (m, {self.sizes[0]}), got {tuple(x.shape)}")
+        layers = self.layers
         for l, g in enumerate(self._g):
-            x = g(self.layers[l](x))
+            x = g(layers[l].forward(x))
             if self.dropouts:
                 x = self.dropouts[l](x)
-        return self.layers[-1](x)
+        return layers[-1].forward(x)
 
     def __repr__(self) -> str:
         return f"MLP(sizes={self.sizes}, activations={self.activations}, dropout={self.dropout})"

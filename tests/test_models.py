@@ -157,17 +157,19 @@ def test_manual_mlp_imports_nothing_from_the_autograd_engine():
     assert out.strip() == "[]"
 
 
-def test_mlp_graph_to_dot_has_matmul_add_relu_nodes_and_the_right_edges():
+def test_mlp_graph_to_dot_has_one_node_per_op_and_the_right_edges():
     model = MLP([5, 4, 3, 2], "relu", seed=0)
     loss = nn.cross_entropy(model(np.ones((6, 5), np.float32)), np.array([0, 1, 0, 1, 1, 0]))
     dot = loss.to_dot()
     ops_in_graph = [line.split('label="', 1)[1].split("\\n", 1)[0] for line in dot.splitlines() if "label=\"" in line
                     and "->" not in line]
-    assert sorted(ops_in_graph) == sorted(
-        ["matmul"] * 3 + ["add"] * 3 + ["relu"] * 2 + ["log_softmax", "nll"] + ["leaf"] * 6)
-    assert "matmul\\n6x4" in dot and "leaf\\n5x4 float32" in dot
-    # edges: first matmul 1 (X is a constant), other matmuls 2 each, adds 2 each, relus 1, log_softmax 1, nll 1
-    assert dot.count("->") == 1 + 2 * 2 + 3 * 2 + 2 + 1 + 1
-    # a graph the engine recorded with every input requiring grad has one more edge for the input
+    # each Linear is one fused op x @ W + b
+    assert sorted(ops_in_graph) == sorted(["linear"] * 3 + ["relu"] * 2 + ["log_softmax", "nll"] + ["leaf"] * 6)
+    assert "linear\\n6x4" in dot and "relu\\n6x4" in dot and "leaf\\n5x4 float32" in dot
+    # edges: first linear 2 (W, b; X is a constant), the others 3 each (input, W, b), relus 1, log_softmax 1, nll 1
+    assert dot.count("->") == 2 + 3 * 2 + 2 + 1 + 1
+    # with an input that requires grad the first layer has one more edge
     x = Tensor(np.ones((6, 5), np.float32), requires_grad=True)
-    assert model(x).to_dot().count("->") == 1 + 1 + 2 * 2 + 3 * 2 + 2
+    assert model(x).to_dot().count("->") == 3 + 3 * 2 + 2
+    # a Linear without bias is a plain matmul
+    assert "matmul" in nn.Linear(5, 2, bias=False)(x).sum().to_dot()

@@ -266,3 +266,14 @@ def test_cross_entropy_bad_shapes_and_reduction():
         nn.cross_entropy(Tensor(np.zeros((1, 3))), np.array([0]), reduction="avg")
     with pytest.raises(ValueError, match="outside"):
         nn.nll_loss(Tensor(np.zeros((1, 3))), np.array([3]))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, np.uint8, np.uint64])
+def test_cross_entropy_label_range_check_works_for_every_integer_dtype(dtype):
+    logits = Tensor(np.zeros((3, 4)))
+    assert nn.cross_entropy(logits, np.array([0, 3, 1], dtype=dtype)).item() == pytest.approx(np.log(4))
+    with pytest.raises(ValueError, match=r"label 4 at row 1 is outside \[0, 4\)"):
+        nn.cross_entropy(logits, np.array([0, 4, 1], dtype=dtype))
+    if np.dtype(dtype).kind == "i":
+        with pytest.raises(ValueError, match=r"label -1 at row 2 is outside \[0, 4\)"):
+            nn.cross_entropy(logits, np.array([0, 1, -1], dtype=dtype))

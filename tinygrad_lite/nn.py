@@ -244,8 +244,9 @@ class Linear(Module):
                 f"Linear({self.in_features}→{self.out_features}): input has {width} features "
                 f"(shape {tuple(x.shape)}), expected {self.in_features}"
             )
-        z = ops.matmul(x, self.weight)
-        return z if self.bias is None else ops.add(z, self.bias)
+        if self.bias is None:
+            return ops.matmul(x, self.weight)
+        return ops.linear(x, self.weight, self.bias)  # one fused op: x @ W + b
 
     def __repr__(self) -> str:
         return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None})"
@@ -366,6 +367,11 @@ def _nll_probs(logp, probs=None, reduction="mean"):
 def _check_target(target: Any, m: int, c: int, dtype: np.dtype, where: str) -> tuple[str, Array]:
     """Validate the labels; returns ("indices", y) or ("probs", Y as ``dtype``)."""
     y = target.data if isinstance(target, Tensor) else np.asarray(target)
+    kind = y.dtype.kind
+    if kind in "iu" and y.shape == (m,):  # the common case, with one reduction: class indices
+        unsigned = y if kind == "u" else y.view(f"u{y.itemsize}")  # negative labels become huge
+        if m == 0 or unsigned.max() < c:
+            return "indices", y
     if y.dtype.kind == "b":
         y = y.astype(np.int64)
     if y.dtype.kind not in "iuf":
@@ -440,8 +446,9 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     For the mean reduction its gradient with respect to the logits is (softmax(logits) − Y)/m,
     Y the one-hot (or probability) rows of ``target``.
     """
-    _check_reduction(reduction, "cross_entropy")
-    shape = tuple(logits.shape)
+    if reduction not in _REDUCTIONS:
+        _check_reduction(reduction, "cross_entropy")
+    shape = logits.shape
     if len(shape) != 2:
         raise ValueError(f"cross_entropy: logits must have shape (m, classes), got {shape}")
     dtype = logits.dtype if logits.dtype.kind == "f" else np.dtype(np.float32)

@@ -178,8 +178,12 @@ class SGD(Optimizer):
         super().__init__(params, lr)
 
     def _update(self, i: int, p: Array, g: Array) -> None:
-        g = self._grad(i, p, g)
         u = self._work[i]
+        if not self.momentum and not self.weight_decay:  # plain SGD: p −= η g
+            np.multiply(g, self.lr, out=u)
+            p -= u
+            return
+        g = self._grad(i, p, g)
         if self.momentum:
             b = self.state["momentum_buffer"][i]
             b *= self.momentum
