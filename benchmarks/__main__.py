@@ -1,0 +1,125 @@
+"""``python -m benchmarks``: the benchmark suite of issue 6 (see ``benchmarks/__init__.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from . import env
+from . import frameworks as fw
+from .sections import DEFAULT, SECTIONS, Config
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="tinygrad_lite benchmarks: training step, epoch, per-op overhead, memory, gradcheck cost, "
+                    "scaling (and, on request, a profile of the training step).",
+    )
+    p.add_argument("--quick", action="store_true", help="a short subset of every section (< 20 s)")
+    p.add_argument("--only", default=None, metavar="SECTION[,SECTION]",
+                   help=f"run only these sections: {', '.join(SECTIONS)} (profile runs only when named here)")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write machine-readable results to PATH")
+    p.add_argument("--repeats", type=int, default=None, help="rounds per timing, each figure is their median "
+                                                             "(default 7, quick 3)")
+    p.add_argument("--min-time", type=float, default=None, help="seconds per timing sample (default 0.05, quick 0.01)")
+    p.add_argument("--frameworks", default=",".join(fw.ORDER[1:]),
+                   help="comparison frameworks to include, comma-separated (manual always runs); "
+                        f"default {','.join(fw.ORDER[1:])}")
+    p.add_argument("--threads", type=int, default=None,
+                   help="limit NumPy's BLAS (threadpoolctl) and torch to this many threads")
+    p.add_argument("--profile-steps", type=int, default=300, help="steps per profile run (section 'profile')")
+    args = p.parse_args(argv)
+    if args.only:
+        names = [s.strip() for s in args.only.split(",") if s.strip()]
+        bad = [s for s in names if s not in SECTIONS]
+        if bad:
+            p.error(f"unknown section(s) {', '.join(bad)}; choose from {', '.join(SECTIONS)}")
+        args.sections = names
+    else:
+        args.sections = list(DEFAULT)
+    names = [s.strip() for s in args.frameworks.split(",") if s.strip()]
+    bad = [s for s in names if s not in fw.ORDER]
+    if bad:
+        p.error(f"unknown framework(s) {', '.join(bad)}; choose from {', '.join(fw.ORDER)}")
+    args.framework_list = names
+    if args.repeats is not None and args.repeats < 1:
+        p.error("--repeats must be at least 1")
+    return args
+
+
+def _limit_threads(n: int | None) -> Any:
+    """Keep a threadpoolctl limit alive for the whole run (None: leave the BLAS as configured)."""
+    if n is None:
+        return None
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        sys.exit("--threads needs threadpoolctl (pip install threadpoolctl, or the 'bench' extra)")
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    limiter = _limit_threads(args.threads)  # noqa: F841  (kept alive until the end)
+    meta = env.metadata()
+    cfg = Config(
+        quick=args.quick,
+        repeats=args.repeats or (3 if args.quick else 7),
+        frameworks=args.framework_list,
+        min_time=args.min_time or (0.01 if args.quick else 0.05),
+        profile_steps=args.profile_steps,
+        blas_tag=env.blas_tag(meta["blas"]),
+    )
+    print("tinygrad_lite benchmarks" + (" (quick)" if args.quick else ""), datetime.now(timezone.utc)
+          .strftime("%Y-%m-%d %H:%M UTC"))
+    print(env.header(meta))
+    missing = [n for n in cfg.wanted() if not fw.installed(n)]
+    if missing:
+        print(f"not installed: {', '.join(missing)} (pip install -e '.[bench]')")
+    out: dict[str, Any] = {
+        "schema": 1, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
+        "repeats": cfg.repeats, "min_time": cfg.min_time, "threads_limit": args.threads, "meta": meta,
+        "sections": {},
+    }
+    start = time.perf_counter()
+    for name in args.sections:
+        t0 = time.perf_counter()
+        result = SECTIONS[name](cfg)
+        seconds = time.perf_counter() - t0
+        print()
+        for table in result.tables:
+            print(table.render())
+            print()
+        if result.text:
+            print(result.text)
+            print()
+        print(f"({name}: {seconds:.1f} s)")
+        out["sections"][name] = {"seconds": seconds, "tables": [t.to_dict() for t in result.tables],
+                                 "raw": result.raw, "text": result.text}
+    out["seconds"] = time.perf_counter() - start
+    print(f"\ntotal {out['seconds']:.1f} s")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(out, fh, indent=1, default=_jsonable)
+            fh.write("\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    """NumPy scalars and arrays, and anything else, in a JSON-friendly form."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
