@@ -70,6 +70,8 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor | np.ndarray) -> Tensor:
         """Logits (m, sizes[-1]) for inputs x of shape (m, sizes[0])."""
+        if not isinstance(x, (Tensor, np.ndarray)):
+            x = np.asarray(x, dtype=self.layers[0].weight.dtype)
         if x.ndim != 2 or x.shape[1] != self.sizes[0]:
             raise ValueError(f"MLP: expected input of shape (m, {self.sizes[0]}), got {tuple(x.shape)}")
         layers = self.layers

@@ -105,6 +105,12 @@ def test_training_side_by_side_keeps_the_parameters_equal(make, make_manual):
         np.testing.assert_allclose(p.data, manual.params[name], rtol=1e-10, atol=1e-13, err_msg=name)
 
 
+def test_nested_lists_are_accepted_as_input():
+    model = MLP([3, 2], seed=0)
+    np.testing.assert_array_equal(model([[1, 2, 3]]).data, model(np.array([[1, 2, 3]], np.float32)).data)
+    assert model([[1, 2, 3]]).dtype == np.float32
+
+
 def test_dropout_is_active_in_training_only():
     model = MLP([10, 50, 4], dropout=0.5, seed=0)
     X = np.ones((8, 10), np.float32)

@@ -238,6 +238,8 @@ class Linear(Module):
         self.bias = Parameter(np.zeros(out_features, dtype=dtype)) if bias else None
 
     def forward(self, x: Tensor | Array) -> Tensor:
+        if not isinstance(x, (Tensor, np.ndarray)):
+            x = np.asarray(x, dtype=self.weight.dtype)
         width = x.shape[-1] if x.ndim else None
         if width != self.in_features:
             raise ValueError(
