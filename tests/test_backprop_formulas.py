@@ -41,13 +41,14 @@ def softmax(Z, axis):
     return E / E.sum(axis=axis, keepdims=True)
 
 
-def assert_close(auto, hand, dtype, name):
-    """max |auto − hand| ≤ tol · max |hand|, and autograd kept the dtype and shape."""
+def assert_close(auto, hand, dtype, name, slack=0.0):
+    """max |auto − hand| ≤ tol · max |hand| + slack, and autograd kept the dtype and shape."""
     assert auto is not None, f"{name}: no gradient"
     assert auto.dtype == hand.dtype == dtype and auto.shape == hand.shape, name
     scale = max(float(np.abs(hand).max()), np.finfo(dtype).tiny)
     error = float(np.abs(auto.astype(np.float64) - hand).max())
-    assert error <= TOLERANCE[dtype] * scale, f"{name}: max error {error:.3g} vs max |{name}| {scale:.3g}"
+    assert error <= TOLERANCE[dtype] * scale + slack, (
+        f"{name}: max error {error:.3g} vs max |{name}| {scale:.3g} (slack {slack:.3g})")
 
 
 def problem(spec, seed, dtype, column_major):
@@ -130,19 +131,33 @@ def by_hand_column_major(X, Y, Ws, bs, activations):
 
 
 def check_mlp(spec, seed, dtype, column_major):
+    """Autograd vs the hand-derived formulas, both in ``dtype``.
+
+    In float32 a badly conditioned net (a saturated tanh or sigmoid, where 1 − A² or A(1 − A)
+    cancels, feeding a width-1 layer) makes the formulas themselves lose digits; there the
+    comparison allows twice the hand-derived float32 result's own distance from the same
+    formulas run in float64 on the same numbers.
+    """
     X, y, Y, Ws, bs = problem(spec, seed, dtype, column_major)
     acts = spec["activations"]
+    by_hand = by_hand_column_major if column_major else by_hand_row_major
     if column_major:
         loss, dW_auto, db_auto = autograd_column_major(X, Y, Ws, bs, acts)
-        hand_loss, dW, db = by_hand_column_major(X, Y, Ws, bs, acts)
     else:
         loss, dW_auto, db_auto = autograd_row_major(X, y, Ws, bs, acts)
-        hand_loss, dW, db = by_hand_row_major(X, Y, Ws, bs, acts)
+    hand_loss, dW, db = by_hand(X, Y, Ws, bs, acts)
+    exact = [np.zeros(0)] * 2 * len(Ws)
+    if dtype != np.float64:
+        wide = lambda arrays: [a.astype(np.float64) for a in arrays]
+        _, dW64, db64 = by_hand(X.astype(np.float64), Y.astype(np.float64), wide(Ws), wide(bs), acts)
+        exact = dW64 + db64
+    slack = [2 * float(np.abs(h - e).max()) if e.size else 0.0 for h, e in zip(dW + db, exact)]
     assert loss.dtype == dtype
     assert abs(loss.item() - hand_loss) <= TOLERANCE[dtype] * max(1.0, abs(hand_loss))
-    for l in range(len(Ws)):
-        assert_close(dW_auto[l], dW[l], dtype, f"dW_{l + 1}")
-        assert_close(db_auto[l], db[l], dtype, f"db_{l + 1}")
+    L = len(Ws)
+    for l in range(L):
+        assert_close(dW_auto[l], dW[l], dtype, f"dW_{l + 1}", slack[l])
+        assert_close(db_auto[l], db[l], dtype, f"db_{l + 1}", slack[L + l])
 
 
 LAYOUTS = [pytest.param(False, id="row-major"), pytest.param(True, id="column-major")]
