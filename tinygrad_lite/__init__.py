@@ -1,6 +1,6 @@
 """tinygrad_lite: a small, exact and fast reverse-mode autograd on NumPy."""
 
-from . import ops
+from . import data, nn, ops, optim
 from .gradcheck import GradcheckError, GradcheckWarning, gradcheck
 from .ops import (
     absolute,
@@ -74,8 +74,11 @@ __all__ = [
     "minimum",
     "mul",
     "neg",
+    "data",
+    "nn",
     "no_grad",
     "ops",
+    "optim",
     "power",
     "relu",
     "reshape",
