@@ -64,7 +64,7 @@ def _prepare(inputs: Sequence[Any]) -> tuple[list[Tensor], list[int]]:
                 f"gradcheck: input {i} has dtype {data.dtype}; it is checked as float64 "
                 f"(finite differences need float64 precision)",
                 GradcheckWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
         tensors.append(Tensor(np.array(data, dtype=np.float64), requires_grad=wants_grad))
         if wants_grad:

@@ -22,4 +22,5 @@ def assert_grads_match(fn: Callable[..., Tensor], *arrays: Any, **tolerances: An
     Keyword arguments go to `gradcheck`: ``eps``, ``atol``, ``rtol``, ``fast``, ``seed``.
     Raises GradcheckError (an AssertionError) with the worst element on mismatch.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this one
     gradcheck(fn, arrays, **tolerances)
