@@ -33,6 +33,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         f"default {','.join(fw.ORDER[1:])}")
     p.add_argument("--threads", type=int, default=None,
                    help="limit NumPy's BLAS (threadpoolctl) and torch to this many threads")
+    p.add_argument("--malloc-default", action="store_true",
+                   help="leave glibc malloc as it is (default: tinygrad_lite.allocator.keep_freed_memory(), "
+                        "which applies to every framework alike)")
     p.add_argument("--profile-steps", type=int, default=300, help="steps per profile run (section 'profile')")
     args = p.parse_args(argv)
     if args.only:
@@ -64,10 +67,21 @@ def _limit_threads(n: int | None) -> Any:
     return threadpool_limits(limits=n, user_api="blas")
 
 
+def _keep_freed_memory() -> str:
+    """Keep freed blocks in the heap for reuse (one process-wide setting, so every framework gets it)."""
+    try:
+        from tinygrad_lite.allocator import keep_freed_memory
+    except ImportError:
+        return "glibc default (tinygrad_lite.allocator not available)"
+    return "keep_freed_memory() (trim/mmap thresholds raised)" if keep_freed_memory() else "default (not glibc)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     limiter = _limit_threads(args.threads)  # noqa: F841  (kept alive until the end)
+    malloc = "glibc default" if args.malloc_default else _keep_freed_memory()
     meta = env.metadata()
+    meta["malloc"] = malloc
     cfg = Config(
         quick=args.quick,
         repeats=args.repeats or (3 if args.quick else 7),
@@ -79,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("tinygrad_lite benchmarks" + (" (quick)" if args.quick else ""), datetime.now(timezone.utc)
           .strftime("%Y-%m-%d %H:%M UTC"))
     print(env.header(meta))
+    print(f"malloc  : {malloc}")
     missing = [n for n in cfg.wanted() if not fw.installed(n)]
     if missing:
         print(f"not installed: {', '.join(missing)} (pip install -e '.[bench]')")

@@ -118,15 +118,21 @@ class Manual(Trainer):
         return self.model.state_dict()
 
 
+def import_torch() -> Any:
+    """torch, set to use as many intra-op threads as NumPy's BLAS has (same resources for both)."""
+    import torch
+
+    threads = env.blas_threads()
+    if threads and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return torch
+
+
 class Torch(Trainer):
     name = "torch"
 
     def __init__(self, weights: Weights, lr: float) -> None:
-        import torch
-
-        threads = env.blas_threads()
-        if threads:
-            torch.set_num_threads(threads)
+        torch = import_torch()
         self.torch = torch
         self.F = torch.nn.functional
         layers: list[Any] = []

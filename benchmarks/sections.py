@@ -261,8 +261,7 @@ def _overhead_case(name: str, kind: str, arrays: tuple[np.ndarray, ...]) -> Call
         W, b = (tg.Tensor(v.copy(), requires_grad=True) for v in arrays[1:])
         return lambda: (x @ W + b).relu().sum().backward()
     if name == "torch":
-        import torch
-
+        torch = fw.import_torch()
         if kind == "tiny":
             a, b = (torch.tensor(v, requires_grad=True) for v in arrays)
             return lambda: (a + b).sum().backward()
@@ -318,7 +317,41 @@ def section_overhead(cfg: Config) -> Result:
     table.notes.append("target for the tiny case: tinygrad_lite <= 10 us (PyTorch 19, MyGrad 23, HIPS autograd 62, "
                        "jitted JAX 7, NumPy work 3 on the reference machine); autograd returns gradients, the others "
                        "accumulate them into .grad")
-    return Result([table], raw)
+    floor = _bookkeeping(cfg)
+    raw["bookkeeping"] = floor.raw
+    return Result([table, *floor.tables], raw)
+
+
+BOOKKEEPING_SIZES = [16, 16, 16, 4]
+BOOKKEEPING_BATCH = 4
+
+
+def _bookkeeping_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.random((BOOKKEEPING_BATCH, BOOKKEEPING_SIZES[0]), dtype=np.float32)
+    return x, np.arange(BOOKKEEPING_BATCH, dtype=np.int64) % BOOKKEEPING_SIZES[-1]
+
+
+def _bookkeeping(cfg: Config) -> Result:
+    """The fixed cost of a training step: the same 3-layer step on tiny arrays, where NumPy's work is negligible."""
+    wanted, runnable = cfg.wanted(), cfg.runnable()
+    weights = fw.make_weights(BOOKKEEPING_SIZES, cfg.seed)
+    x, y = _bookkeeping_data()
+    cases = {n: cycling_step(fw.make(n, weights, cfg.lr), [(x, y)]) for n in runnable}
+    samples = round_robin(cases, cfg.repeats, min(cfg.min_time, 0.05))
+    table = Table(f"3b. Fixed cost of a training step: {'-'.join(map(str, BOOKKEEPING_SIZES))} ReLU MLP at batch "
+                  f"{BOOKKEEPING_BATCH} (same ops as the real step, negligible arithmetic), us/step",
+                  ["framework", "us/step", "extra us vs manual", "x manual"], blas=cfg.blas_tag)
+    base = samples[fw.REFERENCE].median
+    for n in wanted:
+        if n not in samples:
+            table.add(n, NOT_INSTALLED, None, None)
+            continue
+        m = samples[n].median
+        table.add(n, m * 1e6, (m - base) * 1e6, rr_ratio(samples, n, fw.REFERENCE))
+    table.notes.append("this is what engine bookkeeping (op wrappers, graph, backward loop, optimizer loop) costs "
+                       "per step; it is independent of the batch and layer widths")
+    return Result([table], {n: s.values for n, s in samples.items()})
 
 
 # ----------------------------------------------------------- 4. memory
@@ -553,6 +586,22 @@ def section_profile(cfg: Config, batches: tuple[int, ...] = (64, 256)) -> Result
         stats.sort_stats("tottime").print_stats(25)
         texts.append(f"cProfile of {steps} tinygrad_lite training steps at batch {b} (divide times by {steps} "
                      f"for one step; sorted by tottime)\n" + _trim_profile(buf.getvalue()))
+    weights = fw.make_weights(BOOKKEEPING_SIZES, cfg.seed)
+    trainer = fw.make("tinygrad_lite", weights, cfg.lr)
+    x, y = _bookkeeping_data()
+    for _ in range(10):
+        trainer.step(x, y)
+    n = steps * 10
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        trainer.step(x, y)
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
+    texts.append(f"cProfile of {n} tinygrad_lite training steps of the {'-'.join(map(str, BOOKKEEPING_SIZES))} MLP "
+                 f"at batch {BOOKKEEPING_BATCH} (pure bookkeeping: divide by {n} for one step)\n"
+                 + _trim_profile(buf.getvalue()))
     return Result(tables, raw, "\n\n".join(texts))
 
 
