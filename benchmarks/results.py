@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 
 from models.presets import PRESETS, REFERENCE, canonical_preset, resolve_config  # noqa: E402
 from models.train import run  # noqa: E402
+from tinygrad_lite.allocator import keep_freed_memory  # noqa: E402
 from tinygrad_lite.data import DatasetNotFoundError, load_arrays  # noqa: E402
 
 TARGETS = {("best", "mnist"): 0.980, ("best", "fashion-mnist"): 0.895}
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(table(rows))
         return 0
 
+    keep_freed_memory()  # as the training CLI does
     presets = [canonical_preset(n) for n in args.presets.split(",") if n.strip()]
     found = {name: available(name, args.data_dir) for name in ("mnist", "fashion-mnist", "digits")}
     out = Path(args.out)

@@ -56,11 +56,12 @@ from models.presets import (
     to_toml,
 )
 from tinygrad_lite import optim
+from tinygrad_lite.allocator import keep_freed_memory
 from tinygrad_lite.data import DatasetNotFoundError, augment, iterate_minibatches, load_dataset, train_val_split
 from tinygrad_lite.tensor import Tensor, no_grad
 
-__all__ = ["run", "main", "build_parser", "build_model", "build_optimizer", "load_data", "evaluate_model",
-           "learning_rate", "RunData", "OUTPUT_FILES"]
+__all__ = ["run", "resume_config", "main", "build_parser", "build_model", "build_optimizer", "load_data",
+           "evaluate_model", "learning_rate", "RunData", "OUTPUT_FILES"]
 
 OUTPUT_FILES = ("config.json", "config.toml", "checkpoint.npz", "model.npz", "metrics.json", "report.txt",
                 "curves.png", "confusion.png", "samples.png")
@@ -235,11 +236,12 @@ def run(config: dict[str, Any], out_dir: str | Path | None = None, *, resume: bo
         quiet: bool = False, progress: bool | None = None, plots: bool = True) -> dict[str, Any]:
     """Train with a resolved config (``presets.resolve_config``), write everything to ``out_dir``, return the metrics.
 
-    ``resume``: continue the run whose ``checkpoint.npz`` is in ``out_dir`` (its config,
-    with ``config``'s values where they differ, e.g. more epochs). ``progress``: show a tqdm
-    bar (default: when stdout is a terminal and not ``quiet``).
+    Keys missing from ``config`` take ``DEFAULTS``. ``resume``: continue the run whose
+    ``checkpoint.npz`` is in ``out_dir``; pass its config, changed where wanted (e.g. more
+    epochs): ``run(resume_config(out_dir, epochs=10), out_dir, resume=True)``.
+    ``progress``: a tqdm bar (default: when stdout is a terminal and not ``quiet``).
     """
-    with blas_threads(config.get("threads", 0)):
+    with blas_threads(config.get("threads", DEFAULTS["threads"])):
         return _run(config, out_dir, resume=resume, overwrite=overwrite, quiet=quiet, progress=progress, plots=plots)
 
 
@@ -250,7 +252,7 @@ def _run(config: dict[str, Any], out_dir: str | Path | None, *, resume: bool, ov
         if out_dir is None:
             raise ConfigError("resume needs out_dir (the folder of the run to continue)")
         ckpt = load_checkpoint(Path(out_dir) / "checkpoint.npz")
-    config = check_config(config, "config", partial=False)
+    config = check_config({**DEFAULTS, **config}, "config", partial=False)
     out = prepare_out_dir(out_dir, config, resume=resume, overwrite=overwrite)
     if progress is None:
         progress = not quiet and sys.stdout.isatty()
@@ -322,7 +324,7 @@ def _run(config: dict[str, Any], out_dir: str | Path | None, *, resume: bool, ov
             x_epoch = augment(x_epoch, train_rng, config["augment_shift"], config["augment_rotation"])
         batches = iterate_minibatches(x_epoch, data.y_train, bs, rng=train_rng, shuffle=config["shuffle"])
         n_batches = min(steps_per_epoch, total_steps - step)
-        bar = _progress(n_batches, f"epoch {epoch + 1:>{width}}/{n_epochs}", not progress)
+        bar = _progress(n_batches, f"epoch {epoch + 1:>{width}}/{n_epochs}", not progress or n_batches < 2)
         loss_sum, correct, seen = 0.0, 0, 0
         for b, (xb, yb) in enumerate(batches):
             if b >= n_batches:
@@ -478,21 +480,27 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
                           file_name=str(args.config) if args.config else "config file")
 
 
+def resume_config(out_dir: str | Path, file_config: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any]:
+    """The config stored in ``out_dir/checkpoint.npz``, then ``file_config``, then ``changes`` (checked)."""
+    ckpt = load_checkpoint(Path(out_dir) / "checkpoint.npz")
+    base = check_config(ckpt.config, f"{ckpt.path} config")
+    file_config = check_config(file_config or {}, "config file")
+    changes = check_config(changes, "command line")
+    if "preset" in changes or "preset" in file_config:
+        raise ConfigError("--resume continues the stored config; do not give --preset")
+    return check_config({**DEFAULTS, **base, **file_config, **changes}, "config", partial=False)
+
+
 def _resume_config(args: argparse.Namespace) -> dict[str, Any]:
     """On --resume: the checkpoint's config, then the --config file and flags given now."""
-    ckpt = load_checkpoint(Path(args.out) / "checkpoint.npz")
-    base = check_config(ckpt.config, f"{ckpt.path} config")
-    file_config = check_config(read_toml(args.config), str(args.config)) if args.config else {}
-    flags = check_config({k: getattr(args, k) for k in TYPES if hasattr(args, k)}, "command line")
-    if "preset" in flags or "preset" in file_config:
-        raise ConfigError("--resume continues the stored config; do not give --preset")
-    config = {**DEFAULTS, **base, **file_config, **flags}
-    return check_config(config, "config", partial=False)
+    file_config = read_toml(args.config) if args.config else {}
+    return resume_config(args.out, file_config, **{k: getattr(args, k) for k in TYPES if hasattr(args, k)})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # the training loop frees and re-allocates the same activations every step
     if args.list_presets:
         for name, preset in PRESETS.items():
             print(f"{name:8s} {json.dumps(preset)}\n{'':8s} reference: {REFERENCE.get(name)}")
