@@ -311,3 +311,16 @@ def test_to_dot_lists_ops_and_edges(x):
     assert dot.startswith("digraph") and dot.count("->") == 3
     for name in ("matmul", "relu", "sum", "3x4"):
         assert name in dot
+
+
+def test_an_array_a_vjp_closed_over_is_never_accumulated_into():
+    saved = np.ones(3)
+
+    @defop
+    def constant_grad(x):
+        return x * 1.0, lambda g: saved  # (a buggy VJP that ignores g, returning its own array)
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    (constant_grad(x) + constant_grad(x) + x).backward(np.ones(3))
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(saved, [1.0, 1.0, 1.0])

@@ -48,6 +48,8 @@ class _GradMode:
 
 
 _MODE = _GradMode()
+_refcount = getattr(sys, "getrefcount", lambda _: 1 << 30)  # no reference counts: never in place
+_SOLE_OWNER = 2  # getrefcount's own argument plus the local variable holding the gradient
 _FREED = object()  # a node's ``_ctx`` after backward has released it
 _SCALARS = (int, float, bool, np.number, np.bool_)
 _DEFAULT_FLOAT = np.dtype(np.float32)
@@ -339,7 +341,9 @@ class Tensor:
                     pg = _unbroadcast(pg, pdata.shape, node._op, index)
                     fresh = True
                 else:
-                    fresh = pg is not g and pg.base is None
+                    # ours to add into in place only if nothing else holds it: not g, not a
+                    # view, not an array the VJP closed over (CPython reference count)
+                    fresh = pg.base is None and _refcount(pg) <= _SOLE_OWNER
                 if pg.dtype != pdata.dtype:
                     pg = pg.astype(pdata.dtype)
                     fresh = True
