@@ -26,8 +26,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help=f"run only these sections: {', '.join(SECTIONS)} (profile runs only when named here)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write machine-readable results to PATH")
     p.add_argument("--repeats", type=int, default=None, help="rounds per timing, each figure is their median "
-                                                             "(default 7, quick 3)")
-    p.add_argument("--min-time", type=float, default=None, help="seconds per timing sample (default 0.05, quick 0.01)")
+                                                             "(default 11, quick 3)")
+    p.add_argument("--min-time", type=float, default=None, help="seconds per timing sample (default 0.03, quick 0.01)")
     p.add_argument("--frameworks", default=",".join(fw.ORDER[1:]),
                    help="comparison frameworks to include, comma-separated (manual always runs); "
                         f"default {','.join(fw.ORDER[1:])}")
@@ -84,9 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta["malloc"] = malloc
     cfg = Config(
         quick=args.quick,
-        repeats=args.repeats or (3 if args.quick else 7),
+        repeats=args.repeats or (3 if args.quick else 11),
         frameworks=args.framework_list,
-        min_time=args.min_time or (0.01 if args.quick else 0.05),
+        min_time=args.min_time or (0.01 if args.quick else 0.03),
         profile_steps=args.profile_steps,
         blas_tag=env.blas_tag(meta["blas"]),
     )
@@ -119,12 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  "raw": result.raw, "text": result.text}
     out["seconds"] = time.perf_counter() - start
     print(f"\ntotal {out['seconds']:.1f} s")
+    mismatches = [b for b, r in out["sections"].get("step", {}).get("raw", {}).items() if not r["sanity"]["ok"]]
+    if mismatches:
+        print(f"SANITY MISMATCH: the frameworks disagree on the first step at batch {', '.join(mismatches)}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(out, fh, indent=1, default=_jsonable)
             fh.write("\n")
         print(f"wrote {args.json}")
-    return 0
+    return 1 if mismatches else 0
 
 
 def _jsonable(value: Any) -> Any:

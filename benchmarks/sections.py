@@ -39,9 +39,9 @@ class Config:
     """Options shared by all sections (set from the command line)."""
 
     quick: bool = False
-    repeats: int = 7
+    repeats: int = 11
     frameworks: list[str] = field(default_factory=lambda: list(fw.ORDER))
-    min_time: float = 0.05
+    min_time: float = 0.03
     lr: float = 0.1
     seed: int = 0
     profile_steps: int = 300
@@ -176,7 +176,7 @@ def section_epoch(cfg: Config) -> Result:
             table.add(name, None, "-", None, "dataset not installed", None, None)
             table.notes.append(f"{name}: not found (Debian: apt-get install -y dataset-fashion-mnist)")
             continue
-        repeats = 1 if cfg.quick else (cfg.repeats if len(d.x_train) <= 10_000 else max(1, min(cfg.repeats, 3)))
+        repeats = 1 if cfg.quick else (cfg.repeats if len(d.x_train) <= 10_000 else max(1, min(cfg.repeats, 5)))
         for batch in batch_sizes:
             batches = _epoch_batches(d, batch, cfg.seed)
             seconds: dict[str, list[float]] = {n: [] for n in runnable}
