@@ -94,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
           .strftime("%Y-%m-%d %H:%M UTC"))
     print(env.header(meta))
     print(f"malloc  : {malloc}")
+    load, threads = (meta["machine"].get("load_average") or [0.0])[0], meta["blas"].get("threads")
+    if threads and threads > 1 and load > 0.5:
+        print(f"warning: the machine is busy (load {load:.2f}) and the BLAS runs {threads} threads; on a shared "
+              f"machine a multi-threaded BLAS can be many times slower on these small matrices: try --threads 1")
     missing = [n for n in cfg.wanted() if not fw.installed(n)]
     if missing:
         print(f"not installed: {', '.join(missing)} (pip install -e '.[bench]')")
