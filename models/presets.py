@@ -96,7 +96,7 @@ _CHOICES = {
 PRESETS: dict[str, dict[str, Any]] = {
     # Seconds on 2 cores, bundled data, no download: the first thing a new user runs.
     "default": dict(dataset="digits", hidden=[128, 64], activations=["relu"], init="he_normal", optimizer="adam",
-                    lr=1e-3, batch_size=64, epochs=8, val_fraction=0.1, threads=1),
+                    lr=2e-3, schedule="cosine", batch_size=64, epochs=10, val_fraction=0.1, threads=1),
     # A "tiny": 784-10-10 ReLU, U(-0.5, 0.5) weights, full-batch gradient descent, lr 0.1, 750 iterations.
     "A": dict(dataset="mnist", hidden=[10], activations=["relu"], init="small_random", optimizer="sgd", lr=0.1,
               batch_size=0, iterations=750, shuffle=False, log_every=50),
