@@ -31,6 +31,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--frameworks", default=",".join(fw.ORDER[1:]),
                    help="comparison frameworks to include, comma-separated (manual always runs); "
                         f"default {','.join(fw.ORDER[1:])}")
+    p.add_argument("--batches", default=None, metavar="B[,B]",
+                   help="batch sizes for step, scaling (batch) and profile, e.g. 64,256")
     p.add_argument("--threads", type=int, default=None,
                    help="limit NumPy's BLAS (threadpoolctl) and torch to this many threads")
     p.add_argument("--malloc-default", action="store_true",
@@ -51,6 +53,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if bad:
         p.error(f"unknown framework(s) {', '.join(bad)}; choose from {', '.join(fw.ORDER)}")
     args.framework_list = names
+    try:
+        args.batch_list = [int(b) for b in args.batches.split(",")] if args.batches else None
+    except ValueError:
+        p.error(f"--batches takes comma-separated integers, got {args.batches!r}")
+    if args.batch_list and min(args.batch_list) < 1:
+        p.error("--batches must be positive")
     if args.repeats is not None and args.repeats < 1:
         p.error("--repeats must be at least 1")
     return args
@@ -88,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         frameworks=args.framework_list,
         min_time=args.min_time or (0.01 if args.quick else 0.03),
         profile_steps=args.profile_steps,
+        batches=args.batch_list,
         blas_tag=env.blas_tag(meta["blas"]),
     )
     print("tinygrad_lite benchmarks" + (" (quick)" if args.quick else ""), datetime.now(timezone.utc)

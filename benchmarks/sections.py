@@ -46,6 +46,7 @@ class Config:
     seed: int = 0
     profile_steps: int = 300
     blas_tag: str = ""
+    batches: list[int] | None = None  # overrides the batch sizes of step, scaling (batch) and profile
 
     def wanted(self) -> list[str]:
         """Requested frameworks in table order (manual always, as the reference)."""
@@ -122,7 +123,7 @@ def _sanity(weights: fw.Weights, names: list[str], lr: float, x: np.ndarray, y: 
 
 # ------------------------------------------------------------ 1. step
 def section_step(cfg: Config) -> Result:
-    batches = [64, 256] if cfg.quick else [16, 64, 256, 1024]
+    batches = cfg.batches or ([64, 256] if cfg.quick else [16, 64, 256, 1024])
     weights = fw.make_weights(MLP_SIZES, cfg.seed)
     wanted, runnable = cfg.wanted(), cfg.runnable()
     cols = ["framework"]
@@ -484,7 +485,7 @@ def _pair_times(sizes: list[int], batch: int, cfg: Config) -> tuple[Samples, Sam
 
 def section_scaling(cfg: Config) -> Result:
     depths = [2, 4, 8] if cfg.quick else [2, 4, 8, 16]
-    batches = [16, 256] if cfg.quick else [16, 32, 64, 128, 256, 512, 1024]
+    batches = cfg.batches or ([16, 256] if cfg.quick else [16, 32, 64, 128, 256, 512, 1024])
     depth = Table("6a. Scaling with depth: hidden layers of width 128, batch 64, ms/step; overhead = tinygrad_lite - "
                   "manual", ["hidden layers", "manual ms", "tinygrad_lite ms", "x manual", "overhead us",
                              "overhead us/layer"], blas=cfg.blas_tag)
@@ -540,7 +541,8 @@ def _phases_manual(trainer: fw.Manual, x: np.ndarray, y: np.ndarray, clock: dict
         clock[k] = clock.get(k, 0.0) + v
 
 
-def section_profile(cfg: Config, batches: tuple[int, ...] = (64, 256)) -> Result:
+def section_profile(cfg: Config) -> Result:
+    batches = cfg.batches or [64, 256]
     weights = fw.make_weights(MLP_SIZES, cfg.seed)
     steps = max(20, cfg.profile_steps // (3 if cfg.quick else 1))
     tables, texts, raw = [], [], {}

@@ -77,6 +77,9 @@ def test_quick_run_end_to_end_writes_valid_json(tmp_path: Path) -> None:
 def test_only_selects_sections_and_unknown_names_fail(tmp_path: Path) -> None:
     _, data = _run(tmp_path, "--quick", "--repeats", "1", "--frameworks", "tinygrad_lite", "--only", "overhead")
     assert list(data["sections"]) == ["overhead"]
+    _, data = _run(tmp_path, "--quick", "--repeats", "1", "--frameworks", "tinygrad_lite", "--only", "step",
+                   "--batches", "8,32")
+    assert list(data["sections"]["step"]["raw"]) == ["8", "32"]
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nope"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env=ENV)
     assert proc.returncode == 2 and "unknown section" in proc.stderr
