@@ -183,7 +183,10 @@ class Tensor:
     ``zero_grad()``).
     """
 
-    __slots__ = ("data", "grad", "_rg", "_ctx", "_op", "__weakref__")
+    # _sweep, _n, _g, _gown: per-node scratch of the backward sweep in progress (the sweep that
+    # last counted this node, its consumers still to come, its gradient so far, whether the
+    # sweep owns that array) — attribute slots are cheaper than dicts keyed by id().
+    __slots__ = ("data", "grad", "_rg", "_ctx", "_op", "_sweep", "_n", "_g", "_gown", "__weakref__")
     __array_ufunc__ = None  # make NumPy defer to our reflected operators (ndarray + Tensor)
     __hash__ = object.__hash__
 
@@ -196,6 +199,7 @@ class Tensor:
         self._rg = False
         self._ctx: Any = None
         self._op: str | None = None
+        self._sweep: object = None
         if requires_grad:
             self.requires_grad = True
 
@@ -291,47 +295,49 @@ class Tensor:
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Reverse-mode sweep: add d(self)/d(leaf) · grad into every leaf's ``.grad``.
 
-        ``grad`` is the cotangent of this tensor (default 1 for a one-element tensor). The
-        graph's saved arrays are released afterwards unless ``retain_graph=True``. Leaf
-        gradients are written only once the whole sweep has succeeded.
+        ``grad`` is the cotangent of this tensor (default 1 for a one-element tensor). Each
+        node's saved arrays are released as soon as its VJPs have run, unless
+        ``retain_graph=True``. Leaf gradients are written only once the whole sweep has
+        succeeded.
         """
         if not self._rg:
             raise RuntimeError(
                 "backward() on a tensor that does not require grad: no input of the "
                 "computation had requires_grad=True (or it ran under no_grad())"
             )
+        data = self.data
         if grad is None:
-            if self.data.size != 1:
+            if data.size != 1:
                 raise RuntimeError(
                     f"backward() without a grad needs a one-element output; this one has shape "
                     f"{self.shape}: pass grad= of that shape, or reduce first (e.g. .sum())"
                 )
-            grad = np.ones_like(self.data)
+            grad = np.empty(data.shape, data.dtype)
+            grad.fill(1)
             owned = True
         else:
             grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
-            if grad.shape != self.data.shape:
+            if grad.shape != data.shape:
                 raise ValueError(
                     f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}"
                 )
-            owned = grad.dtype != self.data.dtype
-            grad = grad.astype(self.data.dtype, copy=False)
+            owned = grad.dtype != data.dtype
+            grad = grad.astype(data.dtype, copy=False)
 
-        pending = _consumer_counts(self)
-        grads: dict[int, Array] = {id(self): grad}
-        owned_ids: set[int] = {id(self)} if owned else set()
+        _count_consumers(self, object())
+        self._g, self._gown = grad, owned
         ready = [self]
-        visited = []
         leaves = []
         while ready:
             node = ready.pop()
-            key = id(node)
-            g = grads.pop(key)
+            g = node._g
+            node._g = None
             ctx = node._ctx
             if ctx is None:
-                leaves.append((node, g, key in owned_ids))
+                leaves.append((node, g, node._gown))
                 continue
-            visited.append(node)
+            if not retain_graph:
+                node._ctx = _FREED  # release the saved arrays as soon as they are used
             for parent, vjp, index in ctx:
                 pg = vjp(g)
                 pdata = parent.data
@@ -344,34 +350,28 @@ class Tensor:
                     # ours to add into in place only if nothing else holds it: not g, not a
                     # view, not an array the VJP closed over (CPython reference count)
                     fresh = pg.base is None and _refcount(pg) <= _SOLE_OWNER
-                if pg.dtype != pdata.dtype:
+                if pg.dtype is not pdata.dtype and pg.dtype != pdata.dtype:
                     pg = pg.astype(pdata.dtype)
                     fresh = True
-                pkey = id(parent)
-                previous = grads.get(pkey)
+                previous = parent._g
                 if previous is None:
-                    grads[pkey] = pg
-                    if fresh:
-                        owned_ids.add(pkey)
-                elif pkey in owned_ids:
+                    parent._g = pg
+                    parent._gown = fresh
+                elif parent._gown:
                     previous += pg
                 else:
                     total = previous + pg
-                    grads[pkey] = total if type(total) is np.ndarray else np.asarray(total)  # 0-d
-                    owned_ids.add(pkey)
-                left = pending[pkey] - 1
-                if left:
-                    pending[pkey] = left
-                else:
+                    parent._g = total if type(total) is np.ndarray else np.asarray(total)  # 0-d
+                    parent._gown = True
+                left = parent._n - 1
+                parent._n = left
+                if not left:
                     ready.append(parent)
         for leaf, g, own in leaves:
             if leaf.grad is None:
                 leaf.grad = g if own else g.copy()
             else:
                 leaf.grad += g
-        if not retain_graph:
-            for node in visited:
-                node._ctx = _FREED
 
     # ------------------------------------------------------------- graph export
     def to_dot(self) -> str:
@@ -400,18 +400,19 @@ def _wrap(data: Array) -> Tensor:
     t._rg = False
     t._ctx = None
     t._op = None
+    t._sweep = None
     return t
 
 
-def _consumer_counts(root: Tensor) -> dict[int, int]:
-    """For every node behind ``root``: how many recorded edges lead out of it (its consumers).
+def _count_consumers(root: Tensor, sweep: object) -> None:
+    """Mark every node behind ``root`` for this ``sweep``: ``_n`` = how many recorded edges
+    lead out of it (its consumers), ``_g`` = no gradient yet.
 
     Backward processes a node once all its consumers have passed their gradients on (Kahn's
     algorithm), so no recursion is needed and a chain of any length works. Raises
     GraphFreedError, before anything is computed, on reaching a graph an earlier backward
     released.
     """
-    counts: dict[int, int] = {}
     stack = [root]
     while stack:
         node = stack.pop()
@@ -424,25 +425,25 @@ def _consumer_counts(root: Tensor) -> dict[int, int]:
             )
         if ctx:
             for parent, _, _ in ctx:
-                key = id(parent)
-                if key in counts:
-                    counts[key] += 1
+                if parent._sweep is sweep:
+                    parent._n += 1
                 else:
-                    counts[key] = 1
+                    parent._sweep = sweep
+                    parent._n = 1
+                    parent._g = None
                     stack.append(parent)
-    return counts
 
 
 def _graph_nodes(root: Tensor) -> list[Tensor]:
     """Every node behind ``root`` (root first, inputs after the ops that consume them)."""
-    counts = _consumer_counts(root)
+    _count_consumers(root, object())
     order, ready = [], [root]
     while ready:
         node = ready.pop()
         order.append(node)
         for parent, _, _ in node._ctx or ():
-            counts[id(parent)] -= 1
-            if not counts[id(parent)]:
+            parent._n -= 1
+            if not parent._n:
                 ready.append(parent)
     return order
 
@@ -450,6 +451,8 @@ def _graph_nodes(root: Tensor) -> list[Tensor]:
 def _unbroadcast(g: Array, shape: tuple[int, ...], opname: str | None, index: int) -> Array:
     """Sum a gradient of a broadcast shape back to ``shape`` (the one place we undo broadcasting)."""
     lead = g.ndim - len(shape)
+    if lead == 1 and g.shape[1:] == shape:  # the common case: a bias broadcast over rows
+        return np.add.reduce(g, axis=0)
     if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
         raise ValueError(
             f"the VJP of op '{opname}' returned a gradient of shape {g.shape} for its argument "
@@ -536,6 +539,7 @@ def defop(fn: Callable | None = None, *, name: str | None = None) -> Callable:
         t._op = opname
         t._ctx = None
         t._rg = False
+        t._sweep = None
         if _MODE.enabled and out.dtype.kind == "f":
             ctx = []
             for i, a in enumerate(args):
