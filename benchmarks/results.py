@@ -11,9 +11,10 @@ bundled ``digits`` always. Without MNIST, the presets that default to it run on 
 instead, and the table says so. Each run's folder (metrics, plots, checkpoint) is kept under
 ``--out``; one JSON line per run is appended to ``<out>/results.jsonl``.
 
-Columns: test accuracy and loss, ``train s`` (the training wall time that ``metrics.json``
-records: the epochs, validation and checkpoints) and ``total s`` (the whole run: loading
-the data, training, testing; plots are skipped), and the figure the reference system reported.
+Columns: test accuracy and loss, the last epoch's running training accuracy, ``train s``
+(the training wall time that ``metrics.json`` records: the epochs, validation and
+checkpoints) and ``total s`` (the whole run: loading the data, training, testing; plots are
+skipped), and the figure the reference system reported.
 """
 
 from __future__ import annotations
@@ -71,16 +72,21 @@ def reference(preset: str, dataset: str) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| preset | dataset | test accuracy | test loss | train s | total s | reference reported |",
-             "|---|---|---:|---:|---:|---:|---|"]
+    lines = ["| preset | dataset | test accuracy | test loss | train accuracy | train s | total s "
+             "| reference reported |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
+        train_acc = r.get("train_accuracy")
+        if train_acc is None and Path(r.get("run", ""), "metrics.json").is_file():
+            train_acc = json.loads(Path(r["run"], "metrics.json").read_text())["epochs"][-1]["train_accuracy"]
         acc = f"{100 * r['test_accuracy']:.2f}%"
         target = TARGETS.get((r["preset"], r["dataset"]))
         if target is not None:
             ok = r["test_accuracy"] >= target and r["total_seconds"] <= TIME_LIMIT
             acc += " ✓" if ok else " ✗"
         note = f" ({r['note']})" if r.get("note") else ""
-        lines.append(f"| {r['preset']} | {r['dataset']}{note} | {acc} | {r['test_loss']:.4f} | "
+        train_col = "—" if train_acc is None else f"{100 * train_acc:.2f}%"
+        lines.append(f"| {r['preset']} | {r['dataset']}{note} | {acc} | {r['test_loss']:.4f} | {train_col} | "
                      f"{r['seconds']:.1f} | {r['total_seconds']:.1f} | {reference(r['preset'], r['dataset'])} |")
     return "\n".join(lines)
 
@@ -134,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             m = run(config, run_dir, quiet=True, plots=False, progress=False)
             total = time.perf_counter() - t0
             row = {"preset": preset, "dataset": dataset, "test_accuracy": m["test_accuracy"],
-                   "test_loss": m["test_loss"], "seconds": m["seconds"], "total_seconds": total,
+                   "test_loss": m["test_loss"], "train_accuracy": m["epochs"][-1]["train_accuracy"],
+                   "seconds": m["seconds"], "total_seconds": total,
                    "epochs": len(m["epochs"]), "note": note, "run": str(run_dir), "machine": machine(),
                    "load_average": os.getloadavg()[0], "threads": args.threads}
             rows.append(row)
