@@ -21,15 +21,17 @@ Array = np.ndarray
 
 def _check_number(value: Any, name: str, where: str, low: float = 0.0, high: float | None = None,
                   high_open: bool = False) -> float:
-    """``value`` as a float, or a ValueError naming it when it is NaN or outside [low, high] / [low, high)."""
+    """``value`` as a float, or a ValueError naming it when it is NaN, ±Inf or outside [low, high] / [low, high)."""
     try:
+        if isinstance(value, (str, bytes)):  # float("0.1") would parse it
+            raise TypeError
         v = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{where}: {name} must be a number, got {value!r}") from None
-    if math.isnan(v) or v < low or (high is not None and (v >= high if high_open else v > high)):
+    if not math.isfinite(v) or v < low or (high is not None and (v >= high if high_open else v > high)):
         bracket = ")" if high_open else "]"
-        interval = f"[{low}, {high}{bracket}" if high is not None else f">= {low}"
-        raise ValueError(f"{where}: {name} must be in {interval}, got {value!r}")
+        interval = f"in [{low}, {high}{bracket}" if high is not None else f"a finite number >= {low}"
+        raise ValueError(f"{where}: {name} must be {interval}, got {value!r}")
     return v
 
 
@@ -77,7 +79,7 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient (the others are skipped)."""
         lr = self.lr
-        if not (isinstance(lr, (int, float)) and lr >= 0):  # NaN fails lr >= 0
+        if not (isinstance(lr, (int, float)) and 0 <= lr < math.inf):  # NaN fails both comparisons
             self.lr = _check_number(lr, "lr", type(self).__name__)
         steps = self._t
         for i, p in enumerate(self.params):
