@@ -80,9 +80,11 @@ class ManualMLP:
         self, sizes: Sequence[int], activations: str | Sequence[str] = "relu", init: str = "xavier_uniform",
         seed: int | np.random.Generator | None = 0, dtype: Any = np.float32, *, std: float = 0.01,
     ) -> None:
+        if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
+                                     for s in sizes):
+            raise ValueError(f"ManualMLP: sizes must list at least inputs and outputs, all positive integers; "
+                             f"got {list(sizes)}")
         sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"ManualMLP: sizes must list at least inputs and outputs, all positive; got {sizes}")
         n_hidden = len(sizes) - 2
         names = [activations] * n_hidden if isinstance(activations, str) else list(activations)
         if len(names) != n_hidden:

@@ -33,10 +33,11 @@ def parse_activations(activations: str | Sequence[str], n_hidden: int, where: st
 
 def check_sizes(sizes: Sequence[int], where: str = "MLP") -> list[int]:
     """Layer widths [inputs, hidden..., outputs]: at least two, all positive integers."""
-    sizes = [int(s) for s in sizes]
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"{where}: sizes must list at least inputs and outputs, all positive; got {sizes}")
-    return sizes
+    sizes = list(sizes)
+    if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
+                                 for s in sizes):
+        raise ValueError(f"{where}: sizes must list at least inputs and outputs, all positive integers; got {sizes}")
+    return [int(s) for s in sizes]
 
 
 class MLP(nn.Module):

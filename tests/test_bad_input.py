@@ -19,10 +19,12 @@ import pytest
 import tinygrad_lite as tg
 from models import evaluate, train
 from models.checkpoint import CheckpointError, check_architecture, load_checkpoint, save_checkpoint
+from models.manual import ManualMLP
 from models.mlp import MLP
 from models.presets import ConfigError, read_toml, resolve_config
 from tinygrad_lite import GraphFreedError, Tensor, data, defop, nn, optim
 
+IMAGES = np.zeros((2, 28, 28), np.uint8)
 A23 = r"\(2, 3\)"
 B45 = r"\(4, 5\)"
 
@@ -226,6 +228,32 @@ NN_OPTIM = [
                  id="minibatch-lengths"),
     pytest.param(lambda: data.iterate_minibatches(np.ones(4), np.ones(4), 0), ValueError, "batch_size.*got 0",
                  id="minibatch-size"),
+    # sizes and amounts that are not finite numbers, or not integers
+    pytest.param(lambda: nn.Linear(2.5, 3), ValueError, "sizes must be positive integers, got 2.5→3",
+                 id="linear-float-size"),
+    pytest.param(lambda: nn.Linear("3", 2), ValueError, "sizes must be positive integers, got '3'→2",
+                 id="linear-string-size"),
+    pytest.param(lambda: MLP([4.5, 2]), ValueError, r"positive integers; got \[4.5, 2\]", id="mlp-float-size"),
+    pytest.param(lambda: MLP([True, 2]), ValueError, r"got \[True, 2\]", id="mlp-bool-size"),
+    pytest.param(lambda: ManualMLP([4, 2.5, 2]), ValueError, r"ManualMLP: .*got \[4, 2.5, 2\]",
+                 id="manual-mlp-float-size"),
+    pytest.param(lambda: nn.Dropout("0.5"), ValueError, "p must be in .*got 0.5", id="dropout-string"),
+    pytest.param(lambda: data.augment(IMAGES, 0, max_rotation=float("nan")), ValueError,
+                 "max_shift and max_rotation must be finite numbers >= 0, got 2, nan", id="augment-nan-rotation"),
+    pytest.param(lambda: data.augment(IMAGES, 0, max_rotation=float("inf")), ValueError, "got 2, inf",
+                 id="augment-inf-rotation"),
+    pytest.param(lambda: data.augment(IMAGES, 0, max_shift=float("nan")), ValueError, "got nan, 10.0",
+                 id="augment-nan-shift"),
+    pytest.param(lambda: data.shift_rotate(IMAGES, [[0, 0], [np.nan, 1]], [0, 0]), ValueError,
+                 r"shifts must be finite; image 1 has shifts \[nan, 1.0\]", id="shift_rotate-nan-shift"),
+    pytest.param(lambda: data.shift_rotate(IMAGES, np.zeros((2, 2)), [np.inf, 0]), ValueError,
+                 r"angles must be finite; image 0 has angles inf", id="shift_rotate-inf-angle"),
+    pytest.param(lambda: tg.gradcheck(lambda x: x.sum(), [np.ones(2)], atol=float("inf")), ValueError,
+                 "all finite; got 1e-06, inf, 0.001", id="gradcheck-inf-atol"),
+    pytest.param(lambda: tg.gradcheck(lambda x: x.sum(), [np.ones(2)], eps=float("nan")), ValueError,
+                 "got nan, 1e-05", id="gradcheck-nan-eps"),
+    pytest.param(lambda: tg.gradcheck(lambda x: x.sum(), [np.array([1.0, np.nan])]), ValueError,
+                 r"input 0 has a non-finite value nan at element \(1,\)", id="gradcheck-nan-input"),
     # optimizers: no parameters, bad learning rates and hyper-parameters
     pytest.param(lambda: optim.SGD([], lr=0.1), ValueError, "SGD: got an empty parameter list", id="optim-empty"),
     pytest.param(lambda: optim.Adam(iter([])), ValueError, "Adam: got an empty parameter list",
@@ -358,13 +386,14 @@ CHECKPOINT = [
                  "dt.npz: .*layers.0.weight is float32, expected float64", id="other-dtype"),
     pytest.param(lambda d: load_checkpoint(_fields(d, "fmt.npz", format=np.asarray("one"))), "fmt.npz",
                  id="format-not-int",
-                 marks=xfail("models/checkpoint.py:113 int(data['format']) raises a bare ValueError without the "
-                             "file. Fix: check format and epoch are 0-d integer arrays first -> "
+                 marks=xfail("models/checkpoint.py load_checkpoint: int(data['format']) raises a bare "
+                             "ValueError without the file. Fix: check format and epoch are 0-d integer arrays first -> "
                              "CheckpointError(f'{path}: format/epoch must be an integer, got ...')", ValueError)),
     pytest.param(lambda d: load_checkpoint(_fields(d, "epochs.npz", epoch=np.arange(3))), "epochs.npz",
                  id="epoch-not-scalar",
-                 marks=xfail("models/checkpoint.py:130 int(data['epoch']) on a 1-d array raises TypeError 'only "
-                             "0-dimensional arrays...' without the file. Fix: as for format", TypeError)),
+                 marks=xfail("models/checkpoint.py load_checkpoint: int(data['epoch']) on a 1-d array "
+                             "raises TypeError 'only 0-dimensional arrays...' without the file. Fix: as for "
+                             "format", TypeError)),
     pytest.param(lambda d: load_checkpoint(_fields(d, "state.npz", state_json=np.asarray("[1, 2]"))),
                  "state.npz: state_json is not a JSON object", id="state-not-object",
                  marks=xfail("models/checkpoint.py accepts a state_json that is not an object; --resume then fails "

@@ -531,8 +531,10 @@ def augment(images: np.ndarray, rng: RNG = None, max_shift: int = 2, max_rotatio
     same shape and dtype (see ``shift_rotate``). Shifts are uniform integers in
     ``[-max_shift, max_shift]``, angles uniform in ``[-max_rotation, max_rotation]``.
     """
-    if max_shift < 0 or max_rotation < 0:
-        raise ValueError(f"max_shift and max_rotation must be >= 0, got {max_shift}, {max_rotation}")
+    if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+               and 0 <= v < math.inf for v in (max_shift, max_rotation)):  # NaN fails the comparison
+        raise ValueError(f"max_shift and max_rotation must be finite numbers >= 0, got {max_shift!r}, "
+                         f"{max_rotation!r}")
     gen = _rng(rng)
     n = len(images)
     shifts = gen.integers(-int(max_shift), int(max_shift) + 1, size=(n, 2))
@@ -567,6 +569,10 @@ def shift_rotate(images: np.ndarray, shifts: np.ndarray, angles: np.ndarray, *, 
     angles = np.deg2rad(np.asarray(angles, dtype=np.float64))
     if shifts.shape != (n, 2) or angles.shape != (n,):
         raise ValueError(f"need shifts ({n}, 2) and angles ({n},), got {shifts.shape} and {angles.shape}")
+    for name, a in (("shifts", shifts), ("angles", angles)):
+        if not np.isfinite(a).all():
+            i = int(np.flatnonzero(~np.isfinite(a.reshape(n, -1)).all(axis=1))[0])
+            raise ValueError(f"{name} must be finite; image {i} has {name} {a[i].tolist()}")
     src = images.reshape(n, *hw)
     out = np.empty(src.shape, dtype=np.float64 if src.dtype.kind in "iu" else src.dtype)
     for s in range(0, n, _AUGMENT_CHUNK):

@@ -11,6 +11,7 @@ a NaN on either side always fails.
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -194,8 +195,8 @@ def gradcheck(
     """
     if not callable(fn):
         raise TypeError(f"gradcheck: fn must be callable, got {type(fn).__name__}")
-    if not (eps > 0 and atol >= 0 and rtol >= 0):
-        raise ValueError(f"gradcheck: need eps > 0, atol >= 0, rtol >= 0; got {eps}, {atol}, {rtol}")
+    if not (0 < eps < math.inf and 0 <= atol < math.inf and 0 <= rtol < math.inf):  # NaN fails too
+        raise ValueError(f"gradcheck: need eps > 0, atol >= 0, rtol >= 0, all finite; got {eps}, {atol}, {rtol}")
     tensors, checked = _prepare(inputs)
     out_size = _first_forward(fn, tensors).size
     if out_size == 0:

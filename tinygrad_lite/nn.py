@@ -231,8 +231,9 @@ class Linear(Module):
     ) -> None:
         if init not in INITS:
             raise ValueError(f"Linear: unknown init {init!r}; valid names: {', '.join(INITS)}")
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f"Linear: sizes must be positive, got {in_features}→{out_features}")
+        if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1
+                   for n in (in_features, out_features)):
+            raise ValueError(f"Linear: sizes must be positive integers, got {in_features!r}→{out_features!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = Parameter(init_weight(init, in_features, out_features, rng, std, dtype))
         self.bias = Parameter(np.zeros(out_features, dtype=dtype)) if bias else None
@@ -288,7 +289,7 @@ class Dropout(Module):
     """
 
     def __init__(self, p: float = 0.5, seed: np.random.Generator | int | None = None) -> None:
-        if not 0.0 <= p <= 1.0 or p != p:
+        if isinstance(p, (str, bytes)) or not 0.0 <= p <= 1.0 or p != p:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = float(p)
         self._rng = _rng(seed)
