@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,6 +111,8 @@ def compare(
     gradient, a planted discrepancy the comparison must catch.
     """
     dtype = np.dtype(model.parameters()[0].dtype)
+    if tol is not None and not 0 < tol < math.inf:  # NaN fails too: every comparison would "fail"
+        raise ValueError(f"compare: tol must be a finite number > 0, got {tol}")
     report = Report(dtype, TOLERANCE.get(dtype, 1e-4) if tol is None else tol)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"compare: unknown optimizer {optimizer!r}; valid names: {', '.join(OPTIMIZERS)}")
@@ -150,7 +154,10 @@ def compare(
 
 # ------------------------------------------------------------------------ CLI
 def _ints(tokens: Sequence[str]) -> list[int]:
-    return [int(t) for tok in tokens for t in tok.split(",") if t]
+    try:
+        return [int(t) for tok in tokens for t in tok.split(",") if t]
+    except ValueError:
+        raise ValueError(f"--sizes expects integers, got {' '.join(tokens)!r}") from None
 
 
 def _names(tokens: Sequence[str]) -> list[str]:
@@ -163,18 +170,24 @@ def _load_checkpoint(path: str, dtype: np.dtype) -> tuple[list[int], dict[str, n
     Reads plain state dicts and training checkpoints (``param.layers.0.weight``, ..., with a
     ``config_json`` holding ``activations``); ``best.*`` and ``optim.*`` arrays are ignored.
     """
-    with np.load(path, allow_pickle=False) as f:
-        files = [k for k in f.files if not k.startswith(("best.", "optim."))]
-        if any(k.startswith("param.") for k in files):
-            files = [k for k in files if k.startswith("param.")]
-        state = {}
-        for key in files:
-            match = re.search(r"(layers\.\d+\.(weight|bias))$", key)
-            if match:
-                state[match.group(1)] = f[key].astype(dtype)
-        activations = None
-        if "config_json" in f.files:
-            activations = json.loads(str(f["config_json"])).get("activations")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            files = [k for k in f.files if not k.startswith(("best.", "optim."))]
+            if any(k.startswith("param.") for k in files):
+                files = [k for k in files if k.startswith("param.")]
+            state = {}
+            for key in files:
+                match = re.search(r"(layers\.\d+\.(weight|bias))$", key)
+                if match:
+                    state[match.group(1)] = f[key].astype(dtype)
+            config = json.loads(str(f["config_json"])) if "config_json" in f.files else {}
+    except (ValueError, OSError, EOFError, TypeError, zipfile.BadZipFile) as exc:  # TypeError: a .npy file
+        raise ValueError(f"checkpoint {path}: not a readable .npz of plain arrays ({type(exc).__name__}: "
+                         f"{exc})") from None
+    activations = config.get("activations") if isinstance(config, dict) else None
+    for key, a in state.items():
+        if a.ndim != (2 if key.endswith(".weight") else 1):
+            raise ValueError(f"checkpoint {path}: {key} has shape {a.shape}")
     n = len([k for k in state if k.endswith(".weight")])
     if n == 0:
         raise ValueError(f"checkpoint {path}: no 'layers.<l>.weight' arrays found")
@@ -236,7 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dataset:
             from tinygrad_lite.data import load_dataset  # imported only when asked for
 
-            x_train, y_train, _, _ = load_dataset(args.dataset, data_dir=args.data_dir)
+            d = load_dataset(args.dataset, data_dir=args.data_dir)
+            x_train, y_train = d.x_train, d.y_train
             if args.batch > len(x_train):
                 raise ValueError(f"--batch {args.batch} is larger than the dataset ({len(x_train)} examples)")
             if x_train.shape[1:] != (sizes[0],):

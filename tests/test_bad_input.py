@@ -592,3 +592,52 @@ HERE = re.escape(Path(__file__).name) + r":\d+"
 def test_anomaly_mode_names_the_op_and_the_line(fn, match):
     with pytest.raises(tg.AnomalyError, match=match):
         _under_anomaly(fn)
+
+
+# --------------------------------------------------------------- models.compare CLI
+def _compare_file(d: Path, kind: str) -> str:
+    path = d / f"{kind}.npz"
+    good = {"layers.0.weight": np.ones((4, 3)), "layers.0.bias": np.ones(3)}
+    if kind == "truncated":
+        np.savez(d / "whole.npz", **good)
+        path.write_bytes((d / "whole.npz").read_bytes()[:100])
+    elif kind == "text":
+        path.write_text("not an npz")
+    elif kind == "object":
+        o = np.empty(1, dtype=object)
+        o[0] = {"a": 1}
+        np.savez(path, **{**good, "layers.0.weight": o})
+    elif kind == "flat-weight":
+        np.savez(path, **{**good, "layers.0.weight": np.ones(4)})
+    elif kind == "bad-json":
+        np.savez(path, **{f"param.{k}": v for k, v in good.items()}, config_json=np.asarray("{oops"))
+    return str(path)
+
+
+@pytest.mark.parametrize("kind, args, message", [
+    pytest.param(None, ["--sizes", "4.5", "3"], "--sizes expects integers, got '4.5 3'", id="sizes-float"),
+    pytest.param(None, ["--sizes", "4", "3", "--tol", "nan"], "tol must be a finite number > 0, got nan", id="tol-nan"),
+    pytest.param(None, ["--sizes", "4", "3", "--tol", "-1"], "tol must be a finite number > 0, got -1.0",
+                 id="tol-negative"),
+    pytest.param(None, ["--sizes", "4", "3", "--steps", "2", "--lr", "inf"], "SGD: lr must be .*got inf", id="lr-inf"),
+    pytest.param("truncated", [], r"truncated.npz: not a readable .npz.*BadZipFile", id="checkpoint-truncated"),
+    pytest.param("text", [], r"text.npz: not a readable .npz.*pickled", id="checkpoint-text"),
+    pytest.param("object", [], r"object.npz: not a readable .npz.*allow_pickle=False", id="checkpoint-object"),
+    pytest.param("flat-weight", [], r"flat-weight.npz: layers.0.weight has shape \(4,\)", id="checkpoint-1d-weight"),
+    pytest.param("bad-json", [], r"bad-json.npz: not a readable .npz.*JSONDecodeError", id="checkpoint-bad-json"),
+    pytest.param("missing", [], r"missing.npz: .*No such file", id="checkpoint-missing"),
+])
+def test_compare_cli_names_the_bad_argument_or_file(tmp_path, capsys, kind, args, message):
+    from models import compare
+
+    if kind is not None:
+        args = ["--checkpoint", _compare_file(tmp_path, kind), *args]
+    assert compare.main(["--batch", "4", *args]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_compare_cli_takes_a_batch_of_a_real_dataset(capsys):
+    from models import compare
+
+    assert compare.main(["--sizes", "784", "10", "--dataset", "digits", "--batch", "4"]) == 0
+    assert "first 4 training examples of digits" in capsys.readouterr().out

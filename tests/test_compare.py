@@ -108,7 +108,7 @@ def test_dataset_batch_comes_from_load_dataset(monkeypatch, capsys):
     def load_dataset(name, data_dir=None):
         calls.append((name, data_dir))
         rng = np.random.default_rng(0)
-        return (rng.random((40, 30), dtype=np.float32), rng.integers(0, 5, 40), None, None)
+        return types.SimpleNamespace(x_train=rng.random((40, 30), dtype=np.float32), y_train=rng.integers(0, 5, 40))
 
     monkeypatch.setitem(sys.modules, "tinygrad_lite.data", types.SimpleNamespace(load_dataset=load_dataset))
     assert compare.main(SMALL + ["--dataset", "toy", "--data-dir", "/somewhere"]) == 0
