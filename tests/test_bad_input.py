@@ -641,3 +641,38 @@ def test_compare_cli_takes_a_batch_of_a_real_dataset(capsys):
 
     assert compare.main(["--sizes", "784", "10", "--dataset", "digits", "--batch", "4"]) == 0
     assert "first 4 training examples of digits" in capsys.readouterr().out
+
+
+# ------------------------------------------------------- models.train --resume refusals
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "r"
+    assert train.main(["--hidden", "8", "--epochs", "1", "--val-fraction", "0", "--threads", "1", "--quiet",
+                       "--no-plots", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("damage, args, message", [
+    pytest.param("truncate", [], r"checkpoint.npz: not a readable .npz", id="truncated"),
+    pytest.param("text", [], r"checkpoint.npz: not a readable .npz", id="not-npz"),
+    pytest.param(None, ["--hidden", "16"], r"checkpoint.npz: checkpoint does not match the architecture 784-16-10 "
+                                            r"\(it holds 784-8-10\)", id="other-architecture"),
+    pytest.param(None, ["--dtype", "float64"], r"checkpoint.npz: .*is float32, expected float64", id="other-dtype"),
+    pytest.param(None, ["--optimizer", "sgd"], r"checkpoint.npz: optimizer state does not fit optimizer 'sgd'",
+                 id="other-optimizer"),
+])
+def test_resume_refuses_a_bad_checkpoint_and_leaves_the_run_alone(finished_run, tmp_path, capsys, damage, args,
+                                                                  message):
+    out = tmp_path / "r"
+    out.mkdir()
+    for f in finished_run.iterdir():
+        (out / f.name).write_bytes(f.read_bytes())
+    ckpt = out / "checkpoint.npz"
+    if damage == "truncate":
+        ckpt.write_bytes(ckpt.read_bytes()[:-200])
+    elif damage == "text":
+        ckpt.write_text("epoch = 3\n")
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    assert train.main(["--resume", "--out", str(out), "--epochs", "2", "--quiet", "--no-plots", *args]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
