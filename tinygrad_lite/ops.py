@@ -32,13 +32,6 @@ def _expand(g: np.ndarray, shape: tuple[int, ...], axis: Axis, keepdims: bool) -
     return out
 
 
-def _count(shape: tuple[int, ...], axis: Axis) -> int:
-    if axis is None:
-        return int(np.prod(shape))
-    axes = (axis,) if isinstance(axis, int) else axis
-    return int(np.prod([shape[a] for a in axes]))
-
-
 # ---------------------------------------------------------------- arithmetic
 @defop
 def add(a, b):
@@ -212,8 +205,9 @@ def sum_(x, axis=None, keepdims=False):
 @defop
 def mean(x, axis=None, keepdims=False):
     """Mean over ``axis``;  ∂x = g / n broadcast back (n = number of elements averaged)."""
-    n = _count(x.shape, axis)
-    return np.add.reduce(x, axis=axis, keepdims=keepdims) / n, lambda g: _expand(g / n, x.shape, axis, keepdims)
+    total = np.add.reduce(x, axis=axis, keepdims=keepdims)  # checks the axis before anything else
+    n = x.size // total.size if total.size else 1  # an empty mean is 0/0 = nan, as in NumPy
+    return total / n, lambda g: _expand(g / n, x.shape, axis, keepdims)
 
 
 @defop(name="max")
@@ -297,8 +291,9 @@ def getitem(x, index=()):
 @defop
 def concatenate(*xs, axis=0):
     """Arrays joined along ``axis``;  ∂xᵢ = the slice of g that came from xᵢ."""
+    out = np.concatenate(xs, axis=axis)  # checks shapes and axis first
     bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
-    return np.concatenate(xs, axis=axis), tuple(
+    return out, tuple(
         (lambda g, i=i: np.split(g, bounds, axis=axis)[i]) for i in range(len(xs))
     )
 

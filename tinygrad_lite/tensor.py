@@ -342,7 +342,7 @@ class Tensor:
                 pg = vjp(g)
                 pdata = parent.data
                 if type(pg) is not np.ndarray:
-                    pg = np.asarray(pg)
+                    pg = _as_gradient(pg, node._op, index)
                 if pg.shape != pdata.shape:
                     pg = _unbroadcast(pg, pdata.shape, node._op, index)
                     fresh = True
@@ -446,6 +446,17 @@ def _graph_nodes(root: Tensor) -> list[Tensor]:
             if not parent._n:
                 ready.append(parent)
     return order
+
+
+def _as_gradient(value: Any, opname: str | None, index: int) -> Array:
+    """A VJP's non-ndarray result as an array: scalars and array-likes, not sequences of
+    gradients (a tuple of two (3,) arrays would otherwise become one (2, 3) array)."""
+    if isinstance(value, (tuple, list)) or value is None:
+        raise TypeError(
+            f"the VJP of op '{opname}' returned a {type(value).__name__} for its argument {index}; "
+            f"a VJP returns one array, the gradient for that argument"
+        )
+    return np.asarray(value)
 
 
 def _unbroadcast(g: Array, shape: tuple[int, ...], opname: str | None, index: int) -> Array:
