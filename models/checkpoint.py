@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Checkpoint", "CheckpointError", "FORMAT", "save_checkpoint", "load_checkpoint", "check_architecture",
-           "expected_shapes", "atomic_write_text"]
+           "expected_shapes", "atomic_write_text", "remove_stale_temporaries"]
 
 FORMAT = 1
 
@@ -79,6 +79,15 @@ def _atomic_write(path: Path, write) -> None:
             os.unlink(tmp)
 
 
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Delete the ``.<name>.*.tmp`` files an interrupted atomic write left in ``directory``
+    (never a finished file: those are only ever renamed into place); returns what went."""
+    stale = [p for p in Path(directory).glob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink()
+    return stale
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write a text file atomically (temp file in the same directory, fsync, rename)."""
     _atomic_write(Path(path), lambda f: f.write(text.encode("utf-8")))
@@ -116,6 +125,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     missing = [k for k in ("format", "epoch", "config_json") if k not in data]
     if missing:
         raise CheckpointError(f"{path}: not a tinygrad_lite checkpoint (missing {', '.join(missing)})")
+    for key in ("format", "epoch"):
+        value = data[key]
+        if value.ndim != 0 or value.dtype.kind not in "iu":
+            raise CheckpointError(f"{path}: '{key}' must be one integer, got {value.dtype} of shape {value.shape}")
     if int(data["format"]) != FORMAT:
         raise CheckpointError(f"{path}: checkpoint format {int(data['format'])}, this version reads {FORMAT}")
     try:
@@ -125,6 +138,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: corrupted config_json/state_json ({e})") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: config_json is not a JSON object")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: state_json is not a JSON object")
     groups: dict[str, dict[str, np.ndarray]] = {"param": {}, "optim": {}, "best": {}}
     for k, v in data.items():
         prefix, _, name = k.partition(".")

@@ -263,6 +263,10 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not UTF-8 text: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"config file {path}: {e.strerror or e}") from None
     # allow the keys at top level or under a [train] table
     if set(data) == {"train"} and isinstance(data["train"], dict):
         data = data["train"]

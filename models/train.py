@@ -40,6 +40,7 @@ from models.checkpoint import (
     atomic_write_text,
     check_architecture,
     load_checkpoint,
+    remove_stale_temporaries,
     save_checkpoint,
 )
 from models.mlp import MLP
@@ -214,6 +215,7 @@ def prepare_out_dir(out: str | Path | None, config: dict[str, Any], *, resume: b
     if resume:
         if not (path / "checkpoint.npz").is_file():
             raise CheckpointError(f"--resume: {path / 'checkpoint.npz'} does not exist")
+        remove_stale_temporaries(path)  # left by a run killed while it was saving
         return path
     if path.is_dir():
         existing = [f for f in OUTPUT_FILES if (path / f).exists()]
@@ -223,6 +225,7 @@ def prepare_out_dir(out: str | Path | None, config: dict[str, Any], *, resume: b
         if overwrite:
             for f in existing:
                 (path / f).unlink()
+            remove_stale_temporaries(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

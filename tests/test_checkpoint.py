@@ -86,3 +86,13 @@ def test_architecture_mismatch_names_the_problem(tmp_path):
         check_architecture(c, [4, 3, 3, 2])
     with pytest.raises(CheckpointError, match="expected float64"):
         check_architecture(c, [4, 3, 2], "float64")
+
+
+def test_stale_temporaries_are_removed_and_finished_files_kept(tmp_path):
+    from models.checkpoint import atomic_write_text, remove_stale_temporaries
+
+    atomic_write_text(tmp_path / "metrics.json", "{}")
+    stale = tmp_path / ".checkpoint.npz.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    assert remove_stale_temporaries(tmp_path) == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]

@@ -113,6 +113,7 @@ def test_killed_runs_leave_a_whole_checkpoint_and_resume_exactly(tmp_path):
 
     _finish(_train(*(["--resume"] if ckpt.exists() else [*RUN, "--overwrite"]), "--out", str(out)))
     got = _params(out / "model.npz")
+    assert not list(out.glob(".*.tmp")), "a resumed run clears the temp files killed saves left"
     assert load_checkpoint(out / "model.npz").epoch == total
     assert got.keys() == want.keys()
     for k in want:
