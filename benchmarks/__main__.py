@@ -109,8 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"machine a multi-threaded BLAS can be many times slower on these small matrices: try --threads 1")
     if threads and threads > 1 and "torch" in cfg.runnable() and any(
             s in args.sections for s in ("step", "epoch", "overhead")):
-        print(f"note: torch (OpenMP) and NumPy's OpenBLAS each run {threads} threads in this one process and their "
-              f"idle threads spin against each other, which slows torch most; compare frameworks with --threads 1")
+        print(f"note: torch (OpenMP) and NumPy's OpenBLAS each run {threads} threads in this one process, and their "
+              f"thread pools compete for the cores (torch ran 3-4x slower so here); compare with --threads 1")
     missing = [n for n in cfg.wanted() if not fw.installed(n)]
     if missing:
         print(f"not installed: {', '.join(missing)} (pip install -e '.[bench]')")
