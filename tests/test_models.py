@@ -169,11 +169,11 @@ def test_mlp_graph_to_dot_has_one_node_per_op_and_the_right_edges():
     dot = loss.to_dot()
     ops_in_graph = [line.split('label="', 1)[1].split("\\n", 1)[0] for line in dot.splitlines() if "label=\"" in line
                     and "->" not in line]
-    # each Linear is one fused op x @ W + b
-    assert sorted(ops_in_graph) == sorted(["linear"] * 3 + ["relu"] * 2 + ["log_softmax", "nll"] + ["leaf"] * 6)
+    # each Linear is one fused op x @ W + b; the loss is one fused softmax cross-entropy
+    assert sorted(ops_in_graph) == sorted(["linear"] * 3 + ["relu"] * 2 + ["cross_entropy"] + ["leaf"] * 6)
     assert "linear\\n6x4" in dot and "relu\\n6x4" in dot and "leaf\\n5x4 float32" in dot
-    # edges: first linear 2 (W, b; X is a constant), the others 3 each (input, W, b), relus 1, log_softmax 1, nll 1
-    assert dot.count("->") == 2 + 3 * 2 + 2 + 1 + 1
+    # edges: first linear 2 (W, b; X is a constant), the others 3 each (input, W, b), relus 1, cross_entropy 1
+    assert dot.count("->") == 2 + 3 * 2 + 2 + 1
     # with an input that requires grad the first layer has one more edge
     x = Tensor(np.ones((6, 5), np.float32), requires_grad=True)
     assert model(x).to_dot().count("->") == 3 + 3 * 2 + 2

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_lite.nn as nn
-from tinygrad_lite import Tensor, ops
+from tinygrad_lite import Tensor, gradcheck, ops
 
 
 class Net(nn.Module):
@@ -277,3 +277,12 @@ def test_cross_entropy_label_range_check_works_for_every_integer_dtype(dtype):
     if np.dtype(dtype).kind == "i":
         with pytest.raises(ValueError, match=r"label -1 at row 2 is outside \[0, 4\)"):
             nn.cross_entropy(logits, np.array([0, 1, -1], dtype=dtype))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("kind", ["indices", "probabilities"])
+def test_fused_cross_entropy_matches_finite_differences(reduction, kind):
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((5, 4)) * 3
+    target = rng.integers(0, 4, 5) if kind == "indices" else rng.dirichlet(np.ones(4), size=5)
+    gradcheck(lambda t: (nn.cross_entropy(t, target, reduction=reduction) + 1) ** 2, [z])

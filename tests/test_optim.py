@@ -210,3 +210,14 @@ def test_sgd_trains_a_linear_model_on_a_separable_problem():
         opt.step()
         first = loss.item() if first is None else first
     assert loss.item() < 0.3 * first
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1), lambda ps: optim.Adam(ps, lr=0.1)])
+def test_a_bad_gradient_anywhere_changes_no_parameter(make):
+    a, b = Tensor(np.ones(3), requires_grad=True), Tensor(np.ones(2), requires_grad=True)
+    opt = make([a, b])
+    a.grad, b.grad = np.ones(3), np.ones(5)  # the second is misshapen
+    with pytest.raises(ValueError, match=r"parameter 1 has shape \(2,\) but its grad \(5,\)"):
+        opt.step()
+    np.testing.assert_array_equal(a.data, np.ones(3))
+    assert opt.state_dict()["step"].tolist() == [0, 0]

@@ -443,11 +443,42 @@ def nll_loss(log_probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     return _nll_probs(log_probs, probs=y, reduction=reduction)
 
 
-def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy: ``nll_loss(log_softmax(logits), target)``.
+@defop(name="cross_entropy")
+def _softmax_cross_entropy(z, target=None, reduction="mean"):
+    """L = −Σᵢ Σⱼ Yᵢⱼ log softmax(zᵢ)ⱼ (/m for the mean), log-softmax shifted by the row max;
+    ∂z = g ⊙ (softmax(z) − Y) (/m) — the hand-derived dZ_L = (A_L − Y)/m, in one node.
 
-    For the mean reduction its gradient with respect to the logits is (softmax(logits) − Y)/m,
-    Y the one-hot (or probability) rows of ``target``.
+    ``target`` is class indices (m,) or probability rows (m, C), already validated."""
+    m = z.shape[0]
+    shifted = z - np.maximum.reduce(z, axis=1, keepdims=True)
+    e = np.exp(shifted)
+    total = np.add.reduce(e, axis=1, keepdims=True)
+    logp = shifted - np.log(total)
+    indices = target.ndim == 1
+    rows = np.arange(m) if indices else None
+    losses = -logp[rows, target] if indices else -np.add.reduce(target * logp, axis=1)
+
+    def vjp(g):
+        A = e / total  # softmax, made only when a gradient is wanted
+        if indices:
+            A[rows, target] -= 1
+        else:
+            A -= target
+        A *= g[:, None] if reduction == "none" else (g / m if reduction == "mean" else g)
+        return A
+
+    if reduction == "none":
+        return losses, vjp
+    loss = np.add.reduce(losses)
+    return (loss / m if reduction == "mean" else loss), vjp
+
+
+def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy: ``nll_loss(log_softmax(logits), target)`` fused into one op.
+
+    ``target`` is class indices (an integer array or Tensor of shape (m,)) or one-hot/probability
+    rows (m, C). For the mean reduction the gradient with respect to the logits is exactly
+    (softmax(logits) − Y)/m, Y the one-hot (or probability) rows of ``target``.
     """
     if reduction not in _REDUCTIONS:
         _check_reduction(reduction, "cross_entropy")
@@ -455,8 +486,5 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     if len(shape) != 2:
         raise ValueError(f"cross_entropy: logits must have shape (m, classes), got {shape}")
     dtype = logits.dtype if logits.dtype.kind == "f" else np.dtype(np.float32)
-    kind, y = _check_target(target, shape[0], shape[1], dtype, "cross_entropy")
-    logp = ops.log_softmax(logits, axis=-1)
-    if kind == "indices":
-        return _nll_indices(logp, rows=np.arange(shape[0]), labels=y, reduction=reduction)
-    return _nll_probs(logp, probs=y, reduction=reduction)
+    _, y = _check_target(target, shape[0], shape[1], dtype, "cross_entropy")
+    return _softmax_cross_entropy(logits, target=y, reduction=reduction)

@@ -100,10 +100,10 @@ def linear(x, w, b):
     """x @ W + b for x of shape (..., in), W (in, out), b (out,): the bias goes in place into the
     fresh product (one array, not two);  ∂x = g Wᵀ, ∂W = xᵀ g (rows of all batches), ∂b = Σ_rows g."""
     out = np.matmul(x, w)
-    if out.ndim == 0 or np.result_type(out, b) != out.dtype:
-        out = out + b
-    else:
+    if type(b) is np.ndarray and b.dtype is out.dtype and out.ndim:
         out += b
+    else:  # a scalar bias, a 0-d product, or a bias of another dtype: NumPy's promotion rules
+        out = out + b
 
     def grad_w(g):
         if x.ndim == 2:
@@ -112,7 +112,12 @@ def linear(x, w, b):
             return np.multiply.outer(x, g)
         return np.matmul(x.reshape(-1, x.shape[-1]).T, g.reshape(-1, g.shape[-1]))
 
-    return out, (lambda g: np.matmul(g, w.T), grad_w, _identity)
+    grad_b = _sum_rows if out.ndim == 2 else _identity  # other shapes: the engine sums them back
+    return out, (lambda g: np.matmul(g, w.T), grad_w, grad_b)
+
+
+def _sum_rows(g: np.ndarray) -> np.ndarray:
+    return np.add.reduce(g, axis=0)
 
 
 # ------------------------------------------------------------ elementwise
@@ -144,9 +149,8 @@ def absolute(x):
 
 @defop
 def relu(x):
-    """max(x, 0);  ∂x = g ⊙ [x > 0]."""
-    mask = x > 0
-    return np.maximum(x, 0), lambda g: g * mask
+    """max(x, 0);  ∂x = g ⊙ [x > 0] (the mask is made in backward: none kept, none under no_grad)."""
+    return np.maximum(x, 0), lambda g: g * (x > 0)
 
 
 @defop
@@ -239,9 +243,9 @@ def logsumexp(x, axis=-1, keepdims=False):
 @defop
 def log_softmax(x, axis=-1):
     """x − log Σ eˣ over ``axis`` (shifted by the max: no overflow);  ∂x = g − softmax ⊙ Σg."""
-    shifted = x - x.max(axis=axis, keepdims=True)
-    out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    return out, lambda g: g - np.exp(out) * g.sum(axis=axis, keepdims=True)
+    shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
+    out = shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
+    return out, lambda g: g - np.exp(out) * np.add.reduce(g, axis=axis, keepdims=True)
 
 
 @defop

@@ -77,11 +77,13 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """Apply one update to every parameter that has a gradient (the others are skipped)."""
+        """Apply one update to every parameter that has a gradient (the others are skipped).
+
+        Every gradient is checked before any parameter changes."""
         lr = self.lr
         if not (isinstance(lr, (int, float)) and 0 <= lr < math.inf):  # NaN fails both comparisons
             self.lr = _check_number(lr, "lr", type(self).__name__)
-        steps = self._t
+        updates = []
         for i, p in enumerate(self.params):
             g = p.grad
             if g is None:
@@ -89,8 +91,15 @@ class Optimizer:
             data = p.data
             if g.shape != data.shape:
                 raise ValueError(f"{type(self).__name__}: {self.names[i]} has shape {p.shape} but its grad {g.shape}")
+            updates.append((i, data, g))
+        steps = self._t
+        for i, _, _ in updates:
             steps[i] += 1
-            self._update(i, data, g)
+        self._apply(updates)
+
+    def _apply(self, updates: list[tuple[int, Array, Array]]) -> None:
+        for i, p, g in updates:
+            self._update(i, p, g)
 
     @property
     def steps(self) -> Array:
@@ -179,12 +188,17 @@ class SGD(Optimizer):
         self._buffers = ("momentum_buffer",) if self.momentum else ()
         super().__init__(params, lr)
 
+    def _apply(self, updates: list[tuple[int, Array, Array]]) -> None:
+        if self.momentum or self.weight_decay:
+            return super()._apply(updates)
+        lr, work = self.lr, self._work
+        for i, p, g in updates:  # plain SGD: p −= η g, in one loop (the hot case)
+            u = work[i]
+            np.multiply(g, lr, out=u)
+            p -= u
+
     def _update(self, i: int, p: Array, g: Array) -> None:
         u = self._work[i]
-        if not self.momentum and not self.weight_decay:  # plain SGD: p −= η g
-            np.multiply(g, self.lr, out=u)
-            p -= u
-            return
         g = self._grad(i, p, g)
         if self.momentum:
             b = self.state["momentum_buffer"][i]
