@@ -544,7 +544,7 @@ def defop(fn: Callable | None = None, *, name: str | None = None) -> Callable:
                 f"op '{opname}' returned {len(vjps)} VJP function(s) for {len(args)} array "
                 f"argument(s); it needs one per argument (None where not differentiable)"
             )
-        t = Tensor.__new__(Tensor)
+        t = Tensor.__new__(Tensor)  # _wrap(out), inlined: this runs once per op
         t.data = out
         t.grad = None
         t._op = opname
