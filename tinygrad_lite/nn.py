@@ -42,6 +42,13 @@ def Parameter(data: Any, dtype: Any = None) -> Tensor:
     return Tensor(data, requires_grad=True, dtype=dtype)
 
 
+def _key_problems(expected: Any, given: Any) -> list[str]:
+    """["missing keys [...]", "unexpected keys [...]"] for a state dict against the keys it should have."""
+    missing = [k for k in expected if k not in given]
+    extra = [k for k in given if k not in expected]
+    return ([f"missing keys {missing}"] if missing else []) + ([f"unexpected keys {extra}"] if extra else [])
+
+
 # ------------------------------------------------------------------ modules
 class Module:
     """Base class: ``__call__`` runs ``forward``; parameters and submodules are found by attribute.
@@ -135,14 +142,7 @@ class Module:
         dtypes always); on any problem a ValueError lists them all and nothing is changed.
         """
         params = dict(self.named_parameters())
-        problems = []
-        if strict:
-            missing = [k for k in params if k not in state]
-            extra = [k for k in state if k not in params]
-            if missing:
-                problems.append(f"missing keys {missing}")
-            if extra:
-                problems.append(f"unexpected keys {extra}")
+        problems = _key_problems(params, state) if strict else []
         arrays = {}
         for name, p in params.items():
             if name not in state:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .nn import _key_problems
 from .tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop"]
@@ -135,13 +136,7 @@ class Optimizer:
         """Restore ``lr``, step counts and buffers; everything is validated before anything changes."""
         where = f"{type(self).__name__}.load_state_dict"
         own = self.state_dict()
-        missing = [k for k in own if k not in state]
-        extra = [k for k in state if k not in own]
-        problems = []
-        if missing:
-            problems.append(f"missing keys {missing}")
-        if extra:
-            problems.append(f"unexpected keys {extra}")
+        problems = _key_problems(own, state)
         new = {}
         for k, ref in own.items():
             if k not in state:
