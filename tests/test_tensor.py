@@ -326,3 +326,24 @@ def test_an_array_a_vjp_closed_over_is_never_accumulated_into():
         y.backward(np.ones(3))
         np.testing.assert_array_equal(x.grad, [3.0, 3.0, 3.0])
     np.testing.assert_array_equal(saved, [1.0, 1.0, 1.0])
+
+
+def test_grad_mode_is_per_thread():
+    import threading
+
+    seen = {}
+    inside, release = threading.Event(), threading.Event()
+
+    def worker():
+        with no_grad():
+            inside.set()
+            release.wait(5)
+            seen["worker"] = tg.is_grad_enabled()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    inside.wait(5)
+    seen["main"] = tg.is_grad_enabled() and (Tensor([1.0], requires_grad=True) * 2).requires_grad
+    release.set()
+    thread.join(5)
+    assert seen == {"worker": False, "main": True}

@@ -14,6 +14,7 @@ import functools
 import inspect
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +43,9 @@ class AnomalyError(FloatingPointError):
     """Under ``detect_anomaly()``: an op produced NaN or Inf, forward or backward."""
 
 
-class _GradMode:
+class _GradMode(threading.local):
+    """Grad and anomaly mode, per thread (as in PyTorch): no_grad() in one thread leaves the others alone."""
+
     enabled = True
     anomaly = False
 
