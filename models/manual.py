@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from models.spec import check_sizes, parse_activations
+
 __all__ = ["ManualMLP", "ManualSGD", "ManualAdam", "ManualRMSprop", "one_hot"]
 
 Array = np.ndarray
@@ -80,18 +82,8 @@ class ManualMLP:
         self, sizes: Sequence[int], activations: str | Sequence[str] = "relu", init: str = "xavier_uniform",
         seed: int | np.random.Generator | None = 0, dtype: Any = np.float32, *, std: float = 0.01,
     ) -> None:
-        if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
-                                     for s in sizes):
-            raise ValueError(f"ManualMLP: sizes must list at least inputs and outputs, all positive integers; "
-                             f"got {list(sizes)}")
-        sizes = [int(s) for s in sizes]
-        n_hidden = len(sizes) - 2
-        names = [activations] * n_hidden if isinstance(activations, str) else list(activations)
-        if len(names) != n_hidden:
-            raise ValueError(f"ManualMLP: got {len(names)} activations {names} for {n_hidden} hidden layers")
-        for a in names:
-            if a not in G:
-                raise ValueError(f"ManualMLP: unknown activation {a!r}; valid names: {', '.join(G)}")
+        sizes = check_sizes(sizes, "ManualMLP")
+        names = parse_activations(activations, len(sizes) - 2, "ManualMLP")
         self.sizes, self.activations, self.dtype = sizes, names, np.dtype(dtype)
         self.L = len(sizes) - 1
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)

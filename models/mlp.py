@@ -12,32 +12,13 @@ from typing import Any
 import numpy as np
 
 import tinygrad_lite.nn as nn
+from models.spec import check_sizes, parse_activations
 from tinygrad_lite import ops
 from tinygrad_lite.tensor import Tensor
 
 __all__ = ["MLP", "ACTIVATIONS", "parse_activations"]
 
 ACTIVATIONS = {"relu": ops.relu, "tanh": ops.tanh, "sigmoid": ops.sigmoid}
-
-
-def parse_activations(activations: str | Sequence[str], n_hidden: int, where: str = "MLP") -> list[str]:
-    """One activation name per hidden layer (a single name is repeated); ValueError for unknown names."""
-    names = [activations] * n_hidden if isinstance(activations, str) else list(activations)
-    if len(names) != n_hidden:
-        raise ValueError(f"{where}: got {len(names)} activations {names} for {n_hidden} hidden layers")
-    for name in names:
-        if name not in ACTIVATIONS:
-            raise ValueError(f"{where}: unknown activation {name!r}; valid names: {', '.join(ACTIVATIONS)}")
-    return names
-
-
-def check_sizes(sizes: Sequence[int], where: str = "MLP") -> list[int]:
-    """Layer widths [inputs, hidden..., outputs]: at least two, all positive integers."""
-    sizes = list(sizes)
-    if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
-                                 for s in sizes):
-        raise ValueError(f"{where}: sizes must list at least inputs and outputs, all positive integers; got {sizes}")
-    return [int(s) for s in sizes]
 
 
 class MLP(nn.Module):

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import register_idx_dataset
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tinygrad_lite import data
 from tinygrad_lite.data import (
     DatasetNotFoundError,
-    IdxSpec,
     augment,
     iterate_minibatches,
     load_arrays,
@@ -125,12 +125,7 @@ def server():
 @pytest.fixture
 def tiny(monkeypatch, tmp_path):
     """Register a 20/10-sample dataset ``tiny`` and isolate the environment (env var, cache)."""
-    spec = IdxSpec(classes=data.DIGIT_CLASSES, md5={k: hashlib.md5(v).hexdigest() for k, v in TINY_FILES.items()},
-                   mirrors=("http://127.0.0.1:9/unused/",), n_train=20, n_test=10)
-    monkeypatch.setitem(data.IDX_DATASETS, "tiny", spec)
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    return spec
+    return register_idx_dataset(monkeypatch, tmp_path, "tiny", TINY_FILES)
 
 
 def leftovers(directory: Path) -> list[str]:

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import struct
 import threading
 import time
@@ -21,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import register_idx_dataset
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tinygrad_lite import data
-from tinygrad_lite.data import DatasetNotFoundError, IdxSpec, load_dataset, read_idx
+from tinygrad_lite.data import DatasetNotFoundError, load_dataset, read_idx
 
 IMAGES = np.arange(2 * 5 * 4, dtype=np.uint8).reshape(2, 5, 4)
 RAW = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 2, 5, 4) + IMAGES.tobytes()
@@ -158,11 +158,7 @@ class Mirror:
 
 @pytest.fixture
 def mirror(monkeypatch, tmp_path):
-    spec = IdxSpec(classes=data.DIGIT_CLASSES, md5={k: hashlib.md5(v).hexdigest() for k, v in FILES.items()},
-                   mirrors=("http://127.0.0.1:9/unused/",), n_train=20, n_test=10)
-    monkeypatch.setitem(data.IDX_DATASETS, "faulty", spec)
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    register_idx_dataset(monkeypatch, tmp_path, "faulty", FILES)
     m = Mirror()
     yield m
     m.close()
