@@ -233,7 +233,7 @@ def test_reshape_to_an_impossible_size():
 
 # ---------------------------------------------------------------------- defop
 @defop
-def leaky_relu(x, slope=0.01):
+def leaky_relu(x, *, slope=0.01):
     """The README's example op."""
     return np.where(x > 0, x, slope * x), lambda g: np.where(x > 0, g, slope * g)
 

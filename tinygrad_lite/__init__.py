@@ -1,16 +1,36 @@
 """tinygrad_lite: a small, exact and fast reverse-mode autograd on NumPy."""
 
-from . import data, nn, ops, optim
+# isort: off
+from .tensor import (  # first, always: tensor imports the modules its methods call (ops, autograd) at its end
+    AnomalyError,
+    GraphFreedError,
+    Tensor,
+    detect_anomaly,
+    enable_grad,
+    from_numpy,
+    is_grad_enabled,
+    no_grad,
+)
+
+# isort: on
+from . import autograd, data, nn, numpy_api, ops, optim
+from .autograd import grad
 from .gradcheck import GradcheckError, GradcheckWarning, gradcheck
+from .graph import defop
 from .ops import (
     absolute,
     add,
     argmax,
+    argmin,
+    astype,
+    broadcast_to,
     clip,
     concatenate,
     div,
     exp,
+    expm1,
     log,
+    log1p,
     log_softmax,
     logsumexp,
     matmul,
@@ -23,6 +43,7 @@ from .ops import (
     relu,
     reshape,
     sigmoid,
+    sign,
     softmax,
     sqrt,
     stack,
@@ -32,63 +53,16 @@ from .ops import (
     where,
 )
 from .ops import max_ as max
+from .ops import min_ as min
 from .ops import sum_ as sum
-from .tensor import (
-    AnomalyError,
-    GraphFreedError,
-    Tensor,
-    defop,
-    detect_anomaly,
-    enable_grad,
-    is_grad_enabled,
-    no_grad,
-)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "AnomalyError",
-    "GradcheckError",
-    "GradcheckWarning",
-    "GraphFreedError",
-    "Tensor",
-    "absolute",
-    "add",
-    "argmax",
-    "clip",
-    "concatenate",
-    "defop",
-    "detect_anomaly",
-    "div",
-    "enable_grad",
-    "exp",
-    "gradcheck",
-    "is_grad_enabled",
-    "log",
-    "log_softmax",
-    "logsumexp",
-    "matmul",
-    "max",
-    "maximum",
-    "mean",
-    "minimum",
-    "mul",
-    "neg",
-    "data",
-    "nn",
-    "no_grad",
-    "ops",
-    "optim",
-    "power",
-    "relu",
-    "reshape",
-    "sigmoid",
-    "softmax",
-    "sqrt",
-    "stack",
-    "sub",
-    "sum",
-    "tanh",
-    "transpose",
-    "where",
+    "AnomalyError", "GradcheckError", "GradcheckWarning", "GraphFreedError", "Tensor", "absolute", "add", "argmax",
+    "argmin", "astype", "autograd", "broadcast_to", "clip", "concatenate", "data", "defop", "detect_anomaly", "div",
+    "enable_grad", "exp", "expm1", "from_numpy", "grad", "gradcheck", "is_grad_enabled", "log", "log1p",
+    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad",
+    "numpy_api", "ops", "optim", "power", "relu", "reshape", "sigmoid", "sign", "softmax", "sqrt", "stack", "sub",
+    "sum", "tanh", "transpose", "where",
 ]

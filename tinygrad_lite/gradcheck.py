@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor, no_grad
+from .tensor import Tensor, no_grad, writable
 
 __all__ = ["GradcheckError", "GradcheckWarning", "gradcheck", "numeric_jacobian"]
 
@@ -132,17 +132,17 @@ def numeric_jacobian(
     fn: Callable[..., Tensor], tensors: list[Tensor], i: int, eps: float = 1e-6
 ) -> np.ndarray:
     """∂fn/∂tensors[i] by central differences, shape (out.size, tensors[i].size)."""
-    x = tensors[i].data
-    flat = x.reshape(-1)  # a view: the float64 copies made by gradcheck are contiguous
     columns = []
-    for j in range(flat.size):
-        saved = flat[j]
-        flat[j] = saved + eps
-        plus = _forward(fn, tensors)
-        flat[j] = saved - eps
-        minus = _forward(fn, tensors)
-        flat[j] = saved
-        columns.append(((plus - minus) / (2 * eps)).reshape(-1))
+    with writable(tensors[i]):  # the input's own array is perturbed in place
+        flat = tensors[i].data.reshape(-1)  # a view: the float64 copies made by gradcheck are contiguous
+        for j in range(flat.size):
+            saved = flat[j]
+            flat[j] = saved + eps
+            plus = _forward(fn, tensors)
+            flat[j] = saved - eps
+            minus = _forward(fn, tensors)
+            flat[j] = saved
+            columns.append(((plus - minus) / (2 * eps)).reshape(-1))
     return np.stack(columns, axis=1) if columns else np.zeros((_forward(fn, tensors).size, 0))
 
 
@@ -258,15 +258,16 @@ def _check_fast(fn, tensors, checked, out_size, eps, atol, rtol, rng, directions
         if x.size == 0:
             continue
         saved = x.copy()
-        for _ in range(directions):
-            u = np.asarray(rng.standard_normal(x.shape))
-            u /= np.linalg.norm(u) or 1.0
-            analytic = float(np.sum(grad * u))
-            numeric = _directional(fn, tensors, x, saved, u, v, eps)
-            if _excess(np.float64(analytic), np.float64(numeric), atol, rtol) > 0:
-                note = _locate(fn, tensors, x, saved, grad, u, v, eps, atol, rtol)
-                raise _fail("fast", i, " along a random direction (vᵀJu)", analytic, numeric,
-                            note + ("" if connected else _CUT))
+        with writable(tensors[i]):  # the input's own array is perturbed in place
+            for _ in range(directions):
+                u = np.asarray(rng.standard_normal(x.shape))
+                u /= np.linalg.norm(u) or 1.0
+                analytic = float(np.sum(grad * u))
+                numeric = _directional(fn, tensors, x, saved, u, v, eps)
+                if _excess(np.float64(analytic), np.float64(numeric), atol, rtol) > 0:
+                    note = _locate(fn, tensors, x, saved, grad, u, v, eps, atol, rtol)
+                    raise _fail("fast", i, " along a random direction (vᵀJu)", analytic, numeric,
+                                note + ("" if connected else _CUT))
 
 
 def _locate(fn, tensors, x, saved, grad, u, v, eps, atol, rtol) -> str:

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .tensor import Tensor, defop
+from .graph import defop
+from .ops import index_add
+from .tensor import Tensor, no_grad
 
 __all__ = [
     "Module",
@@ -157,8 +159,9 @@ class Module:
                 arrays[name] = arr
         if problems:
             raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems))
-        for name, arr in arrays.items():
-            np.copyto(params[name].data, arr)
+        with no_grad():
+            for name, arr in arrays.items():
+                params[name].copy_(arr)
 
     def __repr__(self) -> str:
         subs, shown = [], []
@@ -247,6 +250,12 @@ class Linear(Module):
                 f"Linear({self.in_features}→{self.out_features}): input has {width} features "
                 f"(shape {tuple(x.shape)}), expected {self.in_features}"
             )
+        if x.dtype != self.weight.dtype:
+            raise TypeError(
+                f"Linear({self.in_features}→{self.out_features}): input has dtype {x.dtype} but the parameters "
+                f"have dtype {self.weight.dtype}; convert the input (x.astype(np.{self.weight.dtype})) or build "
+                f"the model with dtype=np.{x.dtype}"
+            )
         if self.bias is None:
             return ops.matmul(x, self.weight)
         return ops.linear(x, self.weight, self.bias)  # one fused op: x @ W + b
@@ -276,8 +285,8 @@ class Sigmoid(Module):
         return ops.sigmoid(x)
 
 
-@defop
-def dropout(x, keep=None):
+@defop(fresh_grads=True)
+def dropout(x, *, keep=None):
     """x ⊙ keep, keep = mask / (1 − p) (inverted dropout);  ∂x = g ⊙ keep."""
     return x * keep, lambda g: g * keep
 
@@ -338,15 +347,20 @@ class Sequential(Module):
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-@defop(name="nll")
-def _nll_indices(logp, rows=None, labels=None, reduction="mean"):
+@defop(name="nll", fresh_grads=True)
+def _nll_indices(logp, *, rows=None, labels=None, reduction="mean"):
     """L = −Σᵢ logp[i, yᵢ] (/m for the mean);  ∂logp = −g (/m) at [i, yᵢ], 0 elsewhere."""
     m = logp.shape[0]
     picked = logp[rows, labels]
 
     def vjp(g):
+        share = -g / m if reduction == "mean" else -g
+        if reduction != "none":
+            share = np.broadcast_to(share, (m,))
+        if isinstance(share, Tensor):
+            return index_add(share, index=(rows, labels), shape=logp.shape)
         grad = np.zeros_like(logp)
-        grad[rows, labels] = -g / m if reduction == "mean" else -g
+        grad[rows, labels] = share
         return grad
 
     if reduction == "none":
@@ -355,8 +369,8 @@ def _nll_indices(logp, rows=None, labels=None, reduction="mean"):
     return (total / m if reduction == "mean" else total), vjp
 
 
-@defop(name="nll")
-def _nll_probs(logp, probs=None, reduction="mean"):
+@defop(name="nll", fresh_grads=True)
+def _nll_probs(logp, *, probs=None, reduction="mean"):
     """L = −Σᵢⱼ Yᵢⱼ logpᵢⱼ (/m for the mean);  ∂logp = −g ⊙ Y (/m)."""
     m = logp.shape[0]
     if reduction == "none":
@@ -443,8 +457,8 @@ def nll_loss(log_probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     return _nll_probs(log_probs, probs=y, reduction=reduction)
 
 
-@defop(name="cross_entropy")
-def _softmax_cross_entropy(z, target=None, reduction="mean"):
+@defop(name="cross_entropy", fresh_grads=True)
+def _softmax_cross_entropy(z, *, target=None, reduction="mean"):
     """L = −Σᵢ Σⱼ Yᵢⱼ log softmax(zᵢ)ⱼ (/m for the mean), log-softmax shifted by the row max;
     ∂z = g ⊙ (softmax(z) − Y) (/m) — the hand-derived dZ_L = (A_L − Y)/m, in one node.
 
@@ -460,11 +474,18 @@ def _softmax_cross_entropy(z, target=None, reduction="mean"):
 
     def vjp(g):
         A = e / total  # softmax, made only when a gradient is wanted
+        scale = g[:, None] if reduction == "none" else (g / m if reduction == "mean" else g)
+        if isinstance(A, Tensor) or isinstance(g, Tensor):  # higher order: no in-place updates
+            Y = target
+            if indices:
+                Y = np.zeros(A.shape, dtype=A.dtype)
+                Y[rows, target] = 1
+            return (A - Y) * scale
         if indices:
             A[rows, target] -= 1
         else:
             A -= target
-        A *= g[:, None] if reduction == "none" else (g / m if reduction == "mean" else g)
+        A *= scale
         return A
 
     if reduction == "none":

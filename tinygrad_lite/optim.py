@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .nn import _key_problems
-from .tensor import Tensor
+from .tensor import Tensor, bump_version
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop"]
 
@@ -92,11 +92,28 @@ class Optimizer:
             data = p.data
             if g.shape != data.shape:
                 raise ValueError(f"{type(self).__name__}: {self.names[i]} has shape {p.shape} but its grad {g.shape}")
+            if g.dtype != data.dtype:
+                raise TypeError(
+                    f"{type(self).__name__}: {self.names[i]} has dtype {data.dtype} but its grad has dtype {g.dtype}; "
+                    f"a gradient must have its parameter's dtype (cast it, or keep the model in one dtype)"
+                )
             updates.append((i, data, g))
         steps = self._t
         for i, _, _ in updates:
             steps[i] += 1
-        self._apply(updates)
+        params = self.params
+        opened = []
+        try:  # parameters are read-only outside versioned in-place updates such as this one
+            for _, data, _ in updates:
+                if not data.flags.writeable:
+                    data.setflags(write=True)
+                    opened.append(data)
+            self._apply(updates)
+        finally:
+            for data in opened:
+                data.setflags(write=False)
+            for i, _, _ in updates:
+                bump_version(params[i])
 
     def _apply(self, updates: list[tuple[int, Array, Array]]) -> None:
         for i, p, g in updates:

@@ -1,28 +1,28 @@
-"""The Tensor, the `defop` mechanism every op is made with, and the backward pass.
+"""The Tensor: a NumPy array that can record the ops applied to it.
 
-A Tensor wraps a NumPy array. When grad mode is on and an op gets at least one input that
-requires grad, the result remembers, for each such input, the input and the op's
-vector-Jacobian product (VJP) ``g ↦ gᵀ·∂out/∂input``. ``backward`` walks that graph once in
-reverse topological order (no recursion), sums the gradients of reused nodes, reduces
-broadcast gradients back to each input's shape (in one place, here) and adds the result
-into the leaves' ``.grad``.
+When grad mode is on and an op gets an input that requires grad, the result remembers the
+op, its arguments and one vector-Jacobian product (VJP) per such input (see `graph.defop`);
+`autograd` walks that record backwards. Every in-place change bumps the tensor's version
+(shared with its views), and backward refuses to use an argument whose version changed
+since the op saw it (PyTorch's rule). Operators and methods below are thin calls into
+`ops`; NumPy functions and ufuncs applied to a Tensor go through `numpy_api`.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import os
+import itertools
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 __all__ = [
     "Tensor",
-    "defop",
+    "from_numpy",
     "no_grad",
     "enable_grad",
     "is_grad_enabled",
@@ -32,30 +32,32 @@ __all__ = [
 ]
 
 Array = np.ndarray
-VJP = Callable[[Array], Any]
+_DEFAULT_FLOAT = np.dtype(np.float32)
 
 
 class GraphFreedError(RuntimeError):
-    """Raised by a backward pass that reaches a graph whose saved arrays were released."""
+    """Raised on reaching a graph whose saved arrays an earlier backward released."""
 
 
 class AnomalyError(FloatingPointError):
     """Under ``detect_anomaly()``: an op produced NaN or Inf, forward or backward."""
 
 
-class _GradMode(threading.local):
-    """Grad and anomaly mode, per thread (as in PyTorch): no_grad() in one thread leaves the others alone."""
+class _Mode(threading.local):
+    """Per-thread state (as in PyTorch): grad mode, anomaly mode, and the op being re-run
+    on Tensors for a higher-order gradient (None outside that)."""
 
     enabled = True
     anomaly = False
+    rerun: str | None = None
 
 
-_MODE = _GradMode()
-_refcount = getattr(sys, "getrefcount", lambda _: 1 << 30)  # no reference counts: never in place
-_SOLE_OWNER = 2  # getrefcount's own argument plus the local variable holding the gradient
-_FREED = object()  # a node's ``_ctx`` after backward has released it
-_SCALARS = (int, float, bool, np.number, np.bool_)
-_DEFAULT_FLOAT = np.dtype(np.float32)
+_MODE = _Mode()
+# One clock orders ops and in-place changes: an op reads it before computing (its node's
+# _clock), an in-place change stamps the memory it changed after writing (_stamp). Backward
+# refuses a node any of whose tensors has a stamp later than its clock. next() is atomic.
+_CLOCK = itertools.count(1)
+_LAST_STAMP = [0]  # the latest stamp anywhere: nodes newer than it need no check at all
 
 
 def is_grad_enabled() -> bool:
@@ -64,6 +66,8 @@ def is_grad_enabled() -> bool:
 
 
 class _GradModeContext:
+    """Context manager and decorator; on a generator function it applies while the generator runs."""
+
     _enabled: bool
 
     def __enter__(self) -> None:
@@ -74,22 +78,45 @@ class _GradModeContext:
         _MODE.enabled = self._previous
 
     def __call__(self, fn: Callable) -> Callable:
+        mode = type(self)
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def generator(*args: Any, **kwargs: Any) -> Any:
+                gen = fn(*args, **kwargs)
+                with mode():
+                    value = gen.send(None)  # StopIteration ends this generator too
+                while True:
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        with mode():
+                            gen.close()
+                        raise
+                    except BaseException:
+                        with mode():
+                            value = gen.throw(*sys.exc_info()[1:2])
+                    else:
+                        with mode():
+                            value = gen.send(sent)
+
+            return generator
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with type(self)():
+            with mode():
                 return fn(*args, **kwargs)
 
         return wrapper
 
 
 class no_grad(_GradModeContext):
-    """Context manager and decorator: ops inside record no graph (inference, updates)."""
+    """Ops inside record no graph (inference, parameter updates)."""
 
     _enabled = False
 
 
 class enable_grad(_GradModeContext):
-    """Context manager and decorator: turn graph recording back on inside ``no_grad``."""
+    """Turn graph recording back on inside ``no_grad``."""
 
     _enabled = True
 
@@ -98,7 +125,7 @@ class detect_anomaly:
     """Context manager: raise AnomalyError as soon as an op's output, or the gradient its VJP
     returns, holds NaN or Inf — naming the op and the source line that created it.
 
-    It checks every array every op makes, so it is for debugging, not for training speed.
+    It checks every array every op makes: a debugging aid, not for training speed.
     """
 
     def __enter__(self) -> detect_anomaly:
@@ -110,99 +137,54 @@ class detect_anomaly:
         _MODE.anomaly = self._previous
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def _creation_site() -> str:
-    """``file:line in function`` of the innermost caller outside tinygrad_lite."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame = frame.f_back
-    if frame is None:
-        return "<unknown>"
-    return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
-
-
-def _bad_values(a: Any) -> str | None:
-    """'NaN' or 'Inf' when a float array holds such values, else None."""
-    a = np.asarray(a)
-    if a.dtype.kind not in "fc" or np.isfinite(a).all():
-        return None
-    return "NaN" if np.isnan(a).any() else "Inf"
-
-
-def _watch(opname: str, out: Array, ctx: list | None) -> list | None:
-    """Anomaly mode: check the forward value now, and wrap each VJP to check its gradient."""
-    site = _creation_site()
-    bad = _bad_values(out)
-    if bad:
-        raise AnomalyError(f"op '{opname}' produced {bad} in its output of shape {out.shape}; created at {site}")
-    if not ctx:
-        return ctx
-
-    def checked(vjp: VJP, index: int) -> VJP:
-        def vjp_checked(g: Array) -> Any:
-            grad = vjp(g)
-            bad = _bad_values(grad)
-            if bad:
-                raise AnomalyError(
-                    f"backward of op '{opname}' produced {bad} in the gradient of its argument {index}; "
-                    f"the op was created at {site}"
-                )
-            return grad
-
-        return vjp_checked
-
-    return [(parent, checked(vjp, index), index) for parent, vjp, index in ctx]
-
-
-def _as_array(data: Any, dtype: Any = None) -> Array:
+def _as_array(data: Any, dtype: Any, copy: bool) -> Array:
     """Data for a new Tensor: Python floats become float32; NumPy arrays keep their dtype."""
     if isinstance(data, Tensor):
         data = data.data
     given_array = isinstance(data, (np.ndarray, np.generic))
     try:
-        arr = np.asarray(data, dtype=dtype)
+        arr = np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"Tensor: cannot make an array from {type(data).__name__}: {exc}") from None
     if arr.dtype.kind not in "fiub":
-        raise TypeError(
-            f"Tensor: unsupported dtype {arr.dtype} (need float, integer or bool data)"
-        )
+        raise TypeError(f"Tensor: unsupported dtype {arr.dtype} (need float, integer or bool data)")
     if dtype is None and not given_array and arr.dtype.kind == "f":
         arr = arr.astype(_DEFAULT_FLOAT, copy=False)
     return arr
 
 
+def _operand(value: Any) -> Any:
+    """A non-Tensor operand of an in-place op: its array (Tensors that require grad refused by the caller)."""
+    return value.data if isinstance(value, Tensor) else value
+
+
 class Tensor:
     """An n-dimensional array that can record the ops applied to it.
 
-    ``Tensor(data, requires_grad=False, dtype=None)``: Python numbers and lists of floats
-    become float32, NumPy arrays keep their dtype (float64 stays float64), integer and bool
-    data are allowed but are constants (they cannot require grad).
+    ``Tensor(data, requires_grad=False, dtype=None)`` copies ``data`` (use `from_numpy` to
+    share an array): Python numbers and lists of floats become float32, NumPy arrays keep
+    their dtype, integer and bool data are constants (they cannot require grad).
 
     ``.grad`` holds the accumulated gradient of a leaf after ``backward``: gradients add up
-    across calls until you reset them with ``t.grad = None`` (or an optimizer's
-    ``zero_grad()``).
+    across calls until reset with ``t.grad = None`` (or an optimizer's ``zero_grad()``).
+    The array of a tensor that requires grad is read-only: change it with the in-place
+    methods (``add_``, ``-=``, ``copy_``, ...) under ``no_grad()``, which bump its version.
     """
 
-    # _sweep, _n, _g, _gown: per-node scratch of the backward sweep in progress (the sweep that
-    # last counted this node, its consumers still to come, its gradient so far, whether the
-    # sweep owns that array) — attribute slots are cheaper than dicts keyed by id().
-    __slots__ = ("data", "grad", "_rg", "_ctx", "_op", "_sweep", "_n", "_g", "_gown", "__weakref__")
-    __array_ufunc__ = None  # make NumPy defer to our reflected operators (ndarray + Tensor)
+    # _op: the op that made it (graph.OpRecord) or None for a leaf; _ctx: [(parent, vjp, index)]
+    # for the arguments that require grad; _args/_opts: the call, kept for version checks and
+    # higher-order re-runs; _clock: when the op ran; _version/_stamp: how many in-place changes
+    # and when the last one was, kept on _vbase, the tensor whose memory this one views.
+    __slots__ = ("data", "grad", "_rg", "_ctx", "_op", "_args", "_opts", "_clock", "_version", "_stamp",
+                 "_vbase", "_hooks", "__weakref__")
     __hash__ = object.__hash__
+    __array_priority__ = 1000
 
     data: Array
     grad: Array | None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        self.data = _as_array(data, dtype)
-        self.grad = None
-        self._rg = False
-        self._ctx: Any = None
-        self._op: str | None = None
-        self._sweep: object = None
+        _init(self, _as_array(data, dtype, copy=True))
         if requires_grad:
             self.requires_grad = True
 
@@ -216,14 +198,16 @@ class Tensor:
     def requires_grad(self, value: bool) -> None:
         value = bool(value)
         if value and self.data.dtype.kind != "f":
-            raise TypeError(
-                f"only floating-point tensors can require grad; this one has dtype {self.data.dtype}"
-            )
-        if self._ctx is not None:
+            raise TypeError(f"only floating-point tensors can require grad; this one has dtype {self.data.dtype}")
+        if self._op is not None:
             raise RuntimeError(
                 f"requires_grad can only be set on a leaf tensor; this one is the result of "
-                f"'{self._op}' (use .detach() for a new leaf)"
+                f"'{self._op.name}' (use .detach() for a new leaf)"
             )
+        if value and self.data.flags.writeable:  # writes go through the versioned in-place API
+            view = self.data.view()
+            view.setflags(write=False)
+            self.data = view
         self._rg = value
 
     def requires_grad_(self, value: bool = True) -> Tensor:
@@ -231,21 +215,10 @@ class Tensor:
         self.requires_grad = value
         return self
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.data.dtype
-
-    @property
-    def ndim(self) -> int:
-        return self.data.ndim
-
-    @property
-    def size(self) -> int:
-        return self.data.size
+    shape = property(lambda self: self.data.shape, doc="The array's shape.")
+    dtype = property(lambda self: self.data.dtype, doc="The array's dtype.")
+    ndim = property(lambda self: self.data.ndim, doc="Number of dimensions.")
+    size = property(lambda self: self.data.size, doc="Number of elements.")
 
     @property
     def is_leaf(self) -> bool:
@@ -255,26 +228,55 @@ class Tensor:
     @property
     def op(self) -> str | None:
         """Name of the op that produced this tensor (None for a tensor made directly)."""
-        return self._op
+        return None if self._op is None else self._op.name
+
+    @property
+    def version(self) -> int:
+        """How many in-place changes this tensor's memory has had (shared with its views)."""
+        return (self._vbase if self._vbase is not None else self)._version
 
     def numpy(self) -> Array:
-        """The underlying NumPy array (shares memory with the tensor)."""
+        """The underlying array (shares memory; read-only when the tensor requires grad)."""
+        _check_rerun(self, "numpy()")
         return self.data
 
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
+        _check_rerun(self, "item()")
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element; this one has shape {self.shape}")
         return self.data.item()
 
+    def tolist(self) -> Any:
+        """The values as nested Python lists."""
+        _check_rerun(self, "tolist()")
+        return self.data.tolist()
+
     def detach(self) -> Tensor:
-        """A new leaf sharing this tensor's data, cut from the graph."""
-        return _wrap(self.data)
+        """A new leaf sharing this tensor's data (and version counter), cut from the graph."""
+        t = _wrap(self.data)
+        t._vbase = self._vbase if self._vbase is not None else self
+        return t
+
+    def register_hook(self, hook: Callable[[Array], Array | None]) -> Callable[[], None]:
+        """Call ``hook(grad)`` when backward has this tensor's whole gradient; a non-None
+        return value replaces the gradient. Returns a function that removes the hook."""
+        if not self._rg:
+            raise RuntimeError("register_hook: this tensor does not require grad, so backward never reaches it")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return lambda: self._hooks.remove(hook) if hook in self._hooks else None
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self.data)))
 
     def __bool__(self) -> bool:
         return bool(self.data)
@@ -285,289 +287,372 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.item())
 
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError(f"only integer tensors of one element can be used as an index, not {self.dtype}")
+        return int(self.item())
+
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=100)
         extra = f", dtype={self.data.dtype}"
-        if self._ctx is not None and self._ctx is not _FREED:
-            extra += f", grad_fn=<{self._op}>"
+        if self._op is not None and self._ctx is not None:
+            extra += f", grad_fn=<{self._op.name}>"
         elif self._rg:
             extra += ", requires_grad=True"
         return f"Tensor({body}{extra})"
+
+    # --------------------------------------------------------------- NumPy protocols
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> Array:
+        if self._rg:
+            raise RuntimeError(
+                f"cannot convert a Tensor that requires grad (shape {self.shape}, dtype {self.dtype}) to a NumPy "
+                f"array: the gradient would be lost silently; use t.detach().numpy() for its values"
+            )
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Callable, types: tuple, args: tuple, kwargs: dict) -> Any:
+        return numpy_api.array_function(func, args, kwargs)
 
     # ------------------------------------------------------------------ backward
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Reverse-mode sweep: add d(self)/d(leaf) · grad into every leaf's ``.grad``.
 
-        ``grad`` is the cotangent of this tensor (default 1 for a one-element tensor). Each
-        node's saved arrays are released as soon as its VJPs have run, unless
-        ``retain_graph=True``. Leaf gradients are written only once the whole sweep has
-        succeeded.
+        ``grad`` is the cotangent of this tensor (default 1 for a one-element tensor). Saved
+        arrays are released as each node is done, unless ``retain_graph=True``. Leaf gradients
+        are written, atomically, only once the whole sweep has succeeded. For gradients that
+        can be differentiated again use ``tinygrad_lite.autograd.grad(..., create_graph=True)``.
         """
-        if not self._rg:
-            raise RuntimeError(
-                "backward() on a tensor that does not require grad: no input of the "
-                "computation had requires_grad=True (or it ran under no_grad())"
-            )
-        data = self.data
-        if grad is None:
-            if data.size != 1:
-                raise RuntimeError(
-                    f"backward() without a grad needs a one-element output; this one has shape "
-                    f"{self.shape}: pass grad= of that shape, or reduce first (e.g. .sum())"
-                )
-            grad = np.empty(data.shape, data.dtype)
-            grad.fill(1)
-            owned = True
-        else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
-            if grad.shape != data.shape:
-                raise ValueError(
-                    f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}"
-                )
-            owned = grad.dtype != data.dtype
-            grad = grad.astype(data.dtype, copy=False)
+        autograd.backward(self, grad, retain_graph=retain_graph)
 
-        _count_consumers(self, object())
-        self._g, self._gown = grad, owned
-        ready = [self]
-        leaves = []
-        while ready:
-            node = ready.pop()
-            g = node._g
-            node._g = None
-            ctx = node._ctx
-            if ctx is None:
-                leaves.append((node, g, node._gown))
-                continue
-            if not retain_graph:
-                node._ctx = _FREED  # release the saved arrays as soon as they are used
-            for parent, vjp, index in ctx:
-                pg = vjp(g)
-                pdata = parent.data
-                if type(pg) is not np.ndarray:
-                    pg = _as_gradient(pg, node._op, index)
-                if pg.shape != pdata.shape:
-                    pg = _unbroadcast(pg, pdata.shape, node._op, index)
-                    fresh = True
-                else:
-                    # ours to add into in place only if nothing else holds it: not g, not a
-                    # view, not an array the VJP closed over (CPython reference count)
-                    fresh = pg.base is None and _refcount(pg) <= _SOLE_OWNER
-                if pg.dtype is not pdata.dtype and pg.dtype != pdata.dtype:
-                    pg = pg.astype(pdata.dtype)
-                    fresh = True
-                previous = parent._g
-                if previous is None:
-                    parent._g = pg
-                    parent._gown = fresh
-                elif parent._gown:
-                    previous += pg
-                else:
-                    total = previous + pg
-                    parent._g = total if type(total) is np.ndarray else np.asarray(total)  # 0-d
-                    parent._gown = True
-                left = parent._n - 1
-                parent._n = left
-                if not left:
-                    ready.append(parent)
-        for leaf, g, own in leaves:
-            if leaf.grad is None:
-                leaf.grad = g if own else g.copy()
-            else:
-                leaf.grad += g
-
-    # ------------------------------------------------------------- graph export
     def to_dot(self) -> str:
         """Graphviz DOT text of the graph recorded behind this tensor (ops and shapes)."""
-        order = _graph_nodes(self)
-        lines = ["digraph tinygrad_lite {", "  rankdir=BT;", '  node [fontname="Helvetica"];']
-        names = {id(n): f"n{i}" for i, n in enumerate(order)}
-        for node in order:
-            shape = "x".join(map(str, node.shape)) or "scalar"
-            if node._ctx is None:
-                label, style = f"leaf\\n{shape} {node.dtype}", "shape=box, style=filled, fillcolor=lightblue"
-            else:
-                label, style = f"{node._op}\\n{shape}", "shape=ellipse"
-            lines.append(f'  {names[id(node)]} [label="{label}", {style}];')
-            for parent, _, index in node._ctx or ():
-                lines.append(f'  {names[id(parent)]} -> {names[id(node)]} [label="{index}"];')
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        return autograd.to_dot(self)
+
+    # --------------------------------------------------------------- arithmetic
+    def __add__(self, other: Any) -> Tensor:
+        return ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return ops.power(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.power(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return ops.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return ops.absolute(self)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return ops.eq(self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return ops.ne(self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return ops.lt(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return ops.le(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return ops.gt(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return ops.ge(self, other)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.getitem(self, index=_index_arg(index))
+
+    # ------------------------------------------------------------ methods (ops)
+    def exp(self) -> Tensor:
+        return ops.exp(self)
+
+    def log(self) -> Tensor:
+        return ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.sqrt(self)
+
+    def abs(self) -> Tensor:
+        return ops.absolute(self)
+
+    def relu(self) -> Tensor:
+        return ops.relu(self)
+
+    def tanh(self) -> Tensor:
+        return ops.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.sigmoid(self)
+
+    def clip(self, low: Any = None, high: Any = None) -> Tensor:
+        return ops.clip(self, low=low, high=high)
+
+    def dot(self, other: Any) -> Tensor:
+        return ops.matmul(self, other)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.sum_(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.max_(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.min_(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: int | None = None) -> Tensor:
+        return ops.argmax(self, axis=axis)
+
+    def logsumexp(self, axis: Any = -1, keepdims: bool = False) -> Tensor:
+        return ops.logsumexp(self, axis=axis, keepdims=keepdims)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return ops.log_softmax(self, axis=axis)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return ops.softmax(self, axis=axis)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return ops.reshape(self, shape=_shape_arg(shape))
+
+    def transpose(self, *axes: Any) -> Tensor:
+        return ops.transpose(self, axes=_shape_arg(axes) or None)
+
+    @property
+    def T(self) -> Tensor:
+        return ops.transpose(self)
+
+    def astype(self, dtype: Any) -> Tensor:
+        """A cast; the gradient is cast back to this tensor's dtype."""
+        return ops.astype(self, dtype=np.dtype(dtype))
+
+    def copy(self) -> Tensor:
+        """A copy with its own memory, in the graph (∂ = g)."""
+        return ops.copy(self)
+
+    # ----------------------------------------------------------------- in place
+    def _inplace(self, name: str, ufunc: np.ufunc | None, other: Any) -> Tensor:
+        """Apply ``self.data ← ufunc(self.data, other)`` (or a plain store) in place and bump the version."""
+        if _MODE.enabled and (self._rg or (isinstance(other, Tensor) and other._rg)):
+            raise _inplace_refused(self, name, other)
+        value = _operand(other)
+        data = self.data
+        if not data.flags.writeable:  # a parameter: writable only here, through the versioned API
+            _store(data, ufunc, value, name, self)
+        elif ufunc is None:
+            data[...] = value
+        else:
+            ufunc(data, value, out=data, casting="same_kind")
+        bump_version(self)
+        return self
+
+    def add_(self, other: Any) -> Tensor:
+        """self ← self + other, in place; returns self."""
+        return self._inplace("add_", np.add, other)
+
+    def sub_(self, other: Any) -> Tensor:
+        """self ← self − other, in place; returns self."""
+        return self._inplace("sub_", np.subtract, other)
+
+    def mul_(self, other: Any) -> Tensor:
+        """self ← self ⊙ other, in place; returns self."""
+        return self._inplace("mul_", np.multiply, other)
+
+    def div_(self, other: Any) -> Tensor:
+        """self ← self / other, in place; returns self."""
+        return self._inplace("div_", np.true_divide, other)
+
+    def zero_(self) -> Tensor:
+        """self ← 0, in place; returns self."""
+        return self._inplace("zero_", None, 0)
+
+    def fill_(self, value: Any) -> Tensor:
+        """self ← value everywhere, in place; returns self."""
+        return self._inplace("fill_", None, value)
+
+    def copy_(self, src: Any) -> Tensor:
+        """self ← src (broadcast to self's shape, cast to its dtype), in place; returns self."""
+        return self._inplace("copy_", None, src)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (PyTorch's names)
+        """self ← clip(self, min, max), in place; returns self."""
+        if min is not None:
+            self._inplace("clamp_", np.maximum, min)
+        if max is not None:
+            self._inplace("clamp_", np.minimum, max)
+        return self
+
+    __iadd__ = add_
+    __isub__ = sub_
+    __imul__ = mul_
+    __itruediv__ = div_
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if _MODE.enabled and (self._rg or (isinstance(value, Tensor) and value._rg)):
+            raise _inplace_refused(self, "__setitem__", value)
+        value = _operand(value)
+        index = _index_arg(index)
+        data = self.data
+        if data.flags.writeable:
+            data[index] = value
+        else:
+            with _writable(data, self):
+                data[index] = value
+        bump_version(self)
 
 
-def _wrap(data: Array) -> Tensor:
-    """A leaf Tensor around an existing array, without conversion or checks (fast path)."""
-    t = Tensor.__new__(Tensor)
+# ------------------------------------------------------------------- helpers
+def _init(t: Tensor, data: Array) -> None:
     t.data = data
     t.grad = None
     t._rg = False
     t._ctx = None
     t._op = None
-    t._sweep = None
+    t._args = None
+    t._opts = None
+    t._clock = None
+    t._version = t._stamp = 0
+    t._vbase = None
+    t._hooks = None
+
+
+def _wrap(data: Array) -> Tensor:
+    """A leaf Tensor around an existing array, without conversion or checks."""
+    t = Tensor.__new__(Tensor)
+    _init(t, data)
     return t
 
 
-def _count_consumers(root: Tensor, sweep: object) -> None:
-    """Mark every node behind ``root`` for this ``sweep``: ``_n`` = how many recorded edges
-    lead out of it (its consumers), ``_g`` = no gradient yet.
-
-    Backward processes a node once all its consumers have passed their gradients on (Kahn's
-    algorithm), so no recursion is needed and a chain of any length works. Raises
-    GraphFreedError, before anything is computed, on reaching a graph an earlier backward
-    released.
-    """
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        ctx = node._ctx
-        if ctx is _FREED:
-            raise GraphFreedError(
-                f"backward through the graph a second time: the saved arrays of '{node._op}' "
-                f"(shape {node.shape}) were released by an earlier backward(); pass "
-                f"retain_graph=True to the first backward() to keep them"
-            )
-        if ctx:
-            for parent, _, _ in ctx:
-                if parent._sweep is sweep:
-                    parent._n += 1
-                else:
-                    parent._sweep = sweep
-                    parent._n = 1
-                    parent._g = None
-                    stack.append(parent)
+def from_numpy(array: Array) -> Tensor:
+    """A Tensor sharing ``array``'s memory (no copy). Writes to ``array`` through NumPy are
+    the caller's responsibility: the tensor's version does not see them."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"from_numpy: unsupported dtype {array.dtype} (need float, integer or bool data)")
+    return _wrap(array)
 
 
-def _graph_nodes(root: Tensor) -> list[Tensor]:
-    """Every node behind ``root`` (root first, inputs after the ops that consume them)."""
-    _count_consumers(root, object())
-    order, ready = [], [root]
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for parent, _, _ in node._ctx or ():
-            parent._n -= 1
-            if not parent._n:
-                ready.append(parent)
-    return order
+class _writable:
+    """Context: make a read-only parameter array writable for one versioned in-place write."""
 
+    def __init__(self, data: Array, t: Tensor) -> None:
+        self.data, self.t = data, t
 
-def _as_gradient(value: Any, opname: str | None, index: int) -> Array:
-    """A VJP's non-ndarray result as an array: scalars and array-likes, not sequences of
-    gradients (a tuple of two (3,) arrays would otherwise become one (2, 3) array)."""
-    if isinstance(value, (tuple, list)) or value is None:
-        raise TypeError(
-            f"the VJP of op '{opname}' returned a {type(value).__name__} for its argument {index}; "
-            f"a VJP returns one array, the gradient for that argument"
-        )
-    return np.asarray(value)
-
-
-def _unbroadcast(g: Array, shape: tuple[int, ...], opname: str | None, index: int) -> Array:
-    """Sum a gradient of a broadcast shape back to ``shape`` (the one place we undo broadcasting)."""
-    lead = g.ndim - len(shape)
-    if lead == 1 and g.shape[1:] == shape:  # the common case: a bias broadcast over rows
-        return np.add.reduce(g, axis=0)
-    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
-        raise ValueError(
-            f"the VJP of op '{opname}' returned a gradient of shape {g.shape} for its argument "
-            f"{index}, which has shape {shape} (a gradient must have the argument's shape or "
-            f"one that broadcasting could have produced from it)"
-        )
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1
-    )
-    return g.sum(axis=axes, keepdims=True).reshape(shape)
-
-
-def _operand(value: Any) -> Any:
-    """What an op's forward sees for a non-Tensor argument: scalars as they are, else arrays."""
-    if isinstance(value, (np.ndarray,) + _SCALARS):
-        return value
-    return np.asarray(value)
-
-
-def _array_params(fn: Callable) -> tuple[int | None, list[str]]:
-    """How many leading positional parameters are arrays (None: *args), and the option names."""
-    params = list(inspect.signature(fn).parameters.values())
-    n, options = 0, []
-    for p in params:
-        if p.kind is p.VAR_POSITIONAL:
-            return None, []
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty and not options:
-            n += 1
-        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            options.append(p.name)
-    return n, options
-
-
-def defop(fn: Callable | None = None, *, name: str | None = None) -> Callable:
-    """Turn ``fn(*arrays, **options) -> (out, vjps)`` into an op on Tensors.
-
-    ``fn`` gets NumPy arrays (Python scalars stay scalars) and returns the forward result
-    and one VJP per array argument (a tuple, or a single function for a one-argument op).
-    ``vjps[i](g)`` maps the cotangent ``g`` of ``out`` to the gradient for argument ``i``; it
-    may return a gradient of the broadcast shape, which the engine sums back, and it is
-    called only when argument ``i`` requires grad. Use ``None`` for an argument the op is
-    not differentiable in (or ``vjps=None`` for none of them). Parameters with defaults are
-    options, passed as they are.
-
-    The decorated function takes Tensors, arrays or scalars and returns a Tensor.
-    """
-    if fn is None:
-        return lambda f: defop(f, name=name)
-    opname = name or fn.__name__
-    n_arrays, option_names = _array_params(fn)
-
-    @functools.wraps(fn)
-    def op(*args: Any, **options: Any) -> Tensor:
-        if n_arrays is not None and len(args) > n_arrays:
-            extra = args[n_arrays:]
-            if len(extra) > len(option_names):
-                most = n_arrays + len(option_names)
-                raise TypeError(f"{opname}() takes at most {most} positional arguments, got {len(args)}")
-            options.update(zip(option_names, extra))
-            args = args[:n_arrays]
-        arrays = [a.data if isinstance(a, Tensor) else _operand(a) for a in args]
+    def __enter__(self) -> None:
         try:
-            result = fn(*arrays, **options)
-        except ValueError as exc:
-            shapes = ", ".join(str(np.shape(a)) for a in arrays)
-            raise ValueError(f"{opname}: {exc} (argument shapes {shapes})") from None
-        if type(result) is not tuple or len(result) != 2:
-            raise TypeError(f"op '{opname}' must return a pair (out, vjps), got {type(result).__name__}")
-        out, vjps = result
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)
-        if callable(vjps):
-            vjps = (vjps,)
-        elif vjps is None:  # not differentiable in any argument
-            vjps = (None,) * len(args)
-        if len(vjps) != len(args):
+            self.data.setflags(write=True)
+        except ValueError:
             raise ValueError(
-                f"op '{opname}' returned {len(vjps)} VJP function(s) for {len(args)} array "
-                f"argument(s); it needs one per argument (None where not differentiable)"
-            )
-        t = Tensor.__new__(Tensor)  # _wrap(out), inlined: this runs once per op
-        t.data = out
-        t.grad = None
-        t._op = opname
-        t._ctx = None
-        t._rg = False
-        t._sweep = None
-        if _MODE.enabled and out.dtype.kind == "f":
-            ctx = []
-            for i, a in enumerate(args):
-                if isinstance(a, Tensor) and a._rg:
-                    vjp = vjps[i]
-                    if vjp is None:
-                        raise TypeError(f"op '{opname}' is not differentiable with respect to argument {i}")
-                    ctx.append((a, vjp, i))
-            if ctx:
-                t._ctx = ctx
-                t._rg = True
-        if _MODE.anomaly:
-            t._ctx = _watch(opname, out, t._ctx)
-        return t
+                f"in-place write into a tensor (shape {self.t.shape}, dtype {self.t.dtype}) whose memory is "
+                f"read-only (a view of a read-only array)"
+            ) from None
 
-    op.__wrapped_op__ = fn  # type: ignore[attr-defined]
-    return op
+    def __exit__(self, *exc: object) -> None:
+        self.data.setflags(write=False)
+
+
+def _store(data: Array, ufunc: np.ufunc | None, value: Any, name: str, t: Tensor) -> None:
+    with _writable(data, t):
+        if ufunc is None:
+            data[...] = value
+        else:
+            ufunc(data, value, out=data, casting="same_kind")
+
+
+def bump_version(t: Tensor) -> None:
+    """Record an in-place change made to ``t.data`` outside the Tensor API (optimizers use it)."""
+    base = t._vbase if t._vbase is not None else t
+    base._version += 1
+    base._stamp = _LAST_STAMP[0] = next(_CLOCK)
+
+
+def writable(t: Tensor) -> _writable:
+    """Context for code that updates a parameter's array in place (``with writable(p): p.data -= u``);
+    the caller bumps the version (`bump_version`)."""
+    return _writable(t.data, t)
+
+
+def _inplace_refused(t: Tensor, name: str, other: Any) -> RuntimeError:
+    what = f"tensor of shape {t.shape}, dtype {t.dtype}"
+    if t._rg and t._ctx is None:
+        return RuntimeError(
+            f"{name}: in-place operation on a leaf tensor that requires grad ({what}) while grad mode is on; "
+            f"wrap the update in `with tinygrad_lite.no_grad():` (as optimizers do)"
+        )
+    if t._rg:
+        return RuntimeError(
+            f"{name}: in-place operation on a tensor that is part of a recorded graph ({what}, made by "
+            f"'{t._op.name}'); use the out-of-place form (x = x + y) so the graph stays exact"
+        )
+    return RuntimeError(
+        f"{name}: in-place operation with an operand that requires grad on a {what} would have to record the "
+        f"graph; use the out-of-place form (x = x + y)"
+    )
+
+
+def _check_rerun(t: Tensor, what: str) -> None:
+    if _MODE.rerun is not None and t._rg:
+        raise RuntimeError(
+            f"op '{_MODE.rerun}' calls {what} on a Tensor that requires grad while it is re-run for a "
+            f"higher-order gradient: the value would leave the graph and the derivative would be wrong; "
+            f"write its forward and VJPs with NumPy calls or tinygrad_lite ops instead"
+        )
+
+
+def _shape_arg(shape: tuple) -> Any:
+    return shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+
+
+def _index_arg(index: Any) -> Any:
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+# The ops are made with graph.defop, which needs the class above: imported last, on purpose.
+from . import autograd, numpy_api, ops  # noqa: E402
