@@ -6,6 +6,7 @@
 ``memory``     tracemalloc peak of an epoch; memory and live Tensors after N vs 10N steps
 ``gradcheck``  cost of full and fast ``gradcheck`` on the MLP
 ``scaling``    step time vs depth (2-16 hidden layers) and vs batch size, tinygrad_lite vs manual
+``hvp``        cost of a Hessian-vector product relative to one gradient (benchmarks/higher_order.py)
 ``profile``    (only when asked for) cProfile and a phase breakdown of tinygrad_lite's training step
 """
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from . import env
 from . import frameworks as fw
+from .higher_order import section_hvp
 from .table import Table
 from .timing import Samples, round_robin, timed
 from .timing import ratio as rr_ratio
@@ -623,6 +625,7 @@ SECTIONS: dict[str, Callable[[Config], Result]] = {
     "gradcheck": section_gradcheck,
     "scaling": section_scaling,
     "profile": section_profile,
+    "hvp": section_hvp,
 }
 #: run when --only is not given (profile is on request only)
-DEFAULT = ("step", "epoch", "overhead", "memory", "gradcheck", "scaling")
+DEFAULT = ("step", "epoch", "overhead", "memory", "gradcheck", "scaling", "hvp")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ["step", "epoch", "overhead", "memory", "gradcheck", "scaling"]
+SECTIONS = ["step", "epoch", "overhead", "memory", "gradcheck", "scaling", "hvp"]
 
 
 # One BLAS thread: on a busy shared 2-core machine a 2-thread OpenBLAS can be 20x slower on these small

@@ -361,7 +361,13 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
 
 def to_dot(root: Tensor) -> str:
     """Graphviz DOT text of the graph recorded behind ``root`` (ops and shapes)."""
-    counts = _count_consumers([root])
+    try:
+        counts = _count_consumers([root])
+    except GraphFreedError:
+        raise GraphFreedError(
+            f"to_dot(): the graph behind this tensor (shape {root.shape}) was freed by backward(); call to_dot() "
+            f"before backward(), or pass retain_graph=True to backward() to keep the graph"
+        ) from None
     order = _topological([root], counts)
     lines = ["digraph tinygrad_lite {", "  rankdir=BT;", '  node [fontname="Helvetica"];']
     names = {n: f"n{i}" for i, n in enumerate(order)}
