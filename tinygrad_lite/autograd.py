@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from .graph import _operand
-from .tensor import _LAST_STAMP, _MODE, GraphFreedError, Tensor, _wrap, enable_grad
+from .mode import _LAST_STAMP, _MODE, enable_grad
+from .tensor import GraphFreedError, Tensor, _wrap
 
 __all__ = ["grad", "backward", "to_dot"]
 

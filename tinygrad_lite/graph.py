@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import _CLOCK, _MODE, AnomalyError, Tensor
+from .mode import _CLOCK, _MODE
+from .tensor import AnomalyError, Tensor
 
 __all__ = ["defop", "OpRecord"]
 

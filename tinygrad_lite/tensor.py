@@ -10,15 +10,12 @@ since the op saw it (PyTorch's rule). Operators and methods below are thin calls
 
 from __future__ import annotations
 
-import functools
-import inspect
-import itertools
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+
+from .mode import _CLOCK, _LAST_STAMP, _MODE, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 
 __all__ = [
     "Tensor",
@@ -41,100 +38,6 @@ class GraphFreedError(RuntimeError):
 
 class AnomalyError(FloatingPointError):
     """Under ``detect_anomaly()``: an op produced NaN or Inf, forward or backward."""
-
-
-class _Mode(threading.local):
-    """Per-thread state (as in PyTorch): grad mode, anomaly mode, and the op being re-run
-    on Tensors for a higher-order gradient (None outside that)."""
-
-    enabled = True
-    anomaly = False
-    rerun: str | None = None
-
-
-_MODE = _Mode()
-# One clock orders ops and in-place changes: an op reads it before computing (its node's
-# _clock), an in-place change stamps the memory it changed after writing (_stamp). Backward
-# refuses a node any of whose tensors has a stamp later than its clock. next() is atomic.
-_CLOCK = itertools.count(1)
-_LAST_STAMP = [0]  # the latest stamp anywhere: nodes newer than it need no check at all
-
-
-def is_grad_enabled() -> bool:
-    """True when new ops record the graph (the default)."""
-    return _MODE.enabled
-
-
-class _GradModeContext:
-    """Context manager and decorator; on a generator function it applies while the generator runs."""
-
-    _enabled: bool
-
-    def __enter__(self) -> None:
-        self._previous = _MODE.enabled
-        _MODE.enabled = self._enabled
-
-    def __exit__(self, *exc: object) -> None:
-        _MODE.enabled = self._previous
-
-    def __call__(self, fn: Callable) -> Callable:
-        mode = type(self)
-        if inspect.isgeneratorfunction(fn):
-            @functools.wraps(fn)
-            def generator(*args: Any, **kwargs: Any) -> Any:
-                gen = fn(*args, **kwargs)
-                with mode():
-                    value = gen.send(None)  # StopIteration ends this generator too
-                while True:
-                    try:
-                        sent = yield value
-                    except GeneratorExit:
-                        with mode():
-                            gen.close()
-                        raise
-                    except BaseException:
-                        with mode():
-                            value = gen.throw(*sys.exc_info()[1:2])
-                    else:
-                        with mode():
-                            value = gen.send(sent)
-
-            return generator
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with mode():
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class no_grad(_GradModeContext):
-    """Ops inside record no graph (inference, parameter updates)."""
-
-    _enabled = False
-
-
-class enable_grad(_GradModeContext):
-    """Turn graph recording back on inside ``no_grad``."""
-
-    _enabled = True
-
-
-class detect_anomaly:
-    """Context manager: raise AnomalyError as soon as an op's output, or the gradient its VJP
-    returns, holds NaN or Inf — naming the op and the source line that created it.
-
-    It checks every array every op makes: a debugging aid, not for training speed.
-    """
-
-    def __enter__(self) -> detect_anomaly:
-        self._previous = _MODE.anomaly
-        _MODE.anomaly = True
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _MODE.anomaly = self._previous
 
 
 def _as_array(data: Any, dtype: Any, copy: bool) -> Array:
@@ -278,15 +181,9 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(len(self.data)))
 
-    def __bool__(self) -> bool:
-        return bool(self.data)
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    def __int__(self) -> int:
-        return int(self.item())
-
+    def __bool__(self) -> bool: return bool(self.data)
+    def __float__(self) -> float: return float(self.item())
+    def __int__(self) -> int: return int(self.item())
     def __index__(self) -> int:
         if self.data.dtype.kind not in "iub" or self.data.size != 1:
             raise TypeError(f"only integer tensors of one element can be used as an index, not {self.dtype}")
@@ -333,142 +230,58 @@ class Tensor:
         """Graphviz DOT text of the graph recorded behind this tensor (ops and shapes)."""
         return autograd.to_dot(self)
 
-    # --------------------------------------------------------------- arithmetic
-    def __add__(self, other: Any) -> Tensor:
-        return ops.add(self, other)
+    # ------------------------------------------------- operators and methods (ops)
+    def __add__(self, other: Any) -> Tensor: return ops.add(self, other)
+    def __radd__(self, other: Any) -> Tensor: return ops.add(other, self)
+    def __sub__(self, other: Any) -> Tensor: return ops.sub(self, other)
+    def __rsub__(self, other: Any) -> Tensor: return ops.sub(other, self)
+    def __mul__(self, other: Any) -> Tensor: return ops.mul(self, other)
+    def __rmul__(self, other: Any) -> Tensor: return ops.mul(other, self)
+    def __truediv__(self, other: Any) -> Tensor: return ops.div(self, other)
+    def __rtruediv__(self, other: Any) -> Tensor: return ops.div(other, self)
+    def __pow__(self, other: Any) -> Tensor: return ops.power(self, other)
+    def __rpow__(self, other: Any) -> Tensor: return ops.power(other, self)
+    def __matmul__(self, other: Any) -> Tensor: return ops.matmul(self, other)
+    def __rmatmul__(self, other: Any) -> Tensor: return ops.matmul(other, self)
+    def __neg__(self) -> Tensor: return ops.neg(self)
+    def __pos__(self) -> Tensor: return self
+    def __abs__(self) -> Tensor: return ops.absolute(self)
+    def __eq__(self, other: Any) -> Tensor: return ops.eq(self, other)  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor: return ops.ne(self, other)  # type: ignore[override]
+    def __lt__(self, other: Any) -> Tensor: return ops.lt(self, other)
+    def __le__(self, other: Any) -> Tensor: return ops.le(self, other)
+    def __gt__(self, other: Any) -> Tensor: return ops.gt(self, other)
+    def __ge__(self, other: Any) -> Tensor: return ops.ge(self, other)
+    def __getitem__(self, index: Any) -> Tensor: return ops.getitem(self, index=_index_arg(index))
 
-    def __radd__(self, other: Any) -> Tensor:
-        return ops.add(other, self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return ops.sub(self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return ops.sub(other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return ops.mul(self, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return ops.mul(other, self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return ops.div(self, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return ops.div(other, self)
-
-    def __pow__(self, other: Any) -> Tensor:
-        return ops.power(self, other)
-
-    def __rpow__(self, other: Any) -> Tensor:
-        return ops.power(other, self)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return ops.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return ops.matmul(other, self)
-
-    def __neg__(self) -> Tensor:
-        return ops.neg(self)
-
-    def __pos__(self) -> Tensor:
-        return self
-
-    def __abs__(self) -> Tensor:
-        return ops.absolute(self)
-
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return ops.eq(self, other)
-
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return ops.ne(self, other)
-
-    def __lt__(self, other: Any) -> Tensor:
-        return ops.lt(self, other)
-
-    def __le__(self, other: Any) -> Tensor:
-        return ops.le(self, other)
-
-    def __gt__(self, other: Any) -> Tensor:
-        return ops.gt(self, other)
-
-    def __ge__(self, other: Any) -> Tensor:
-        return ops.ge(self, other)
-
-    def __getitem__(self, index: Any) -> Tensor:
-        return ops.getitem(self, index=_index_arg(index))
-
-    # ------------------------------------------------------------ methods (ops)
-    def exp(self) -> Tensor:
-        return ops.exp(self)
-
-    def log(self) -> Tensor:
-        return ops.log(self)
-
-    def sqrt(self) -> Tensor:
-        return ops.sqrt(self)
-
-    def abs(self) -> Tensor:
-        return ops.absolute(self)
-
-    def relu(self) -> Tensor:
-        return ops.relu(self)
-
-    def tanh(self) -> Tensor:
-        return ops.tanh(self)
-
-    def sigmoid(self) -> Tensor:
-        return ops.sigmoid(self)
-
-    def clip(self, low: Any = None, high: Any = None) -> Tensor:
-        return ops.clip(self, low=low, high=high)
-
-    def dot(self, other: Any) -> Tensor:
-        return ops.matmul(self, other)
-
+    def exp(self) -> Tensor: return ops.exp(self)
+    def log(self) -> Tensor: return ops.log(self)
+    def sqrt(self) -> Tensor: return ops.sqrt(self)
+    def abs(self) -> Tensor: return ops.absolute(self)
+    def relu(self) -> Tensor: return ops.relu(self)
+    def tanh(self) -> Tensor: return ops.tanh(self)
+    def sigmoid(self) -> Tensor: return ops.sigmoid(self)
+    def clip(self, low: Any = None, high: Any = None) -> Tensor: return ops.clip(self, low=low, high=high)
+    def dot(self, other: Any) -> Tensor: return ops.matmul(self, other)
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return ops.sum_(self, axis=axis, keepdims=keepdims)
-
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return ops.mean(self, axis=axis, keepdims=keepdims)
-
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return ops.max_(self, axis=axis, keepdims=keepdims)
-
     def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return ops.min_(self, axis=axis, keepdims=keepdims)
-
-    def argmax(self, axis: int | None = None) -> Tensor:
-        return ops.argmax(self, axis=axis)
-
+    def argmax(self, axis: int | None = None) -> Tensor: return ops.argmax(self, axis=axis)
+    def argmin(self, axis: int | None = None) -> Tensor: return ops.argmin(self, axis=axis)
     def logsumexp(self, axis: Any = -1, keepdims: bool = False) -> Tensor:
         return ops.logsumexp(self, axis=axis, keepdims=keepdims)
-
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        return ops.log_softmax(self, axis=axis)
-
-    def softmax(self, axis: int = -1) -> Tensor:
-        return ops.softmax(self, axis=axis)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        return ops.reshape(self, shape=_shape_arg(shape))
-
-    def transpose(self, *axes: Any) -> Tensor:
-        return ops.transpose(self, axes=_shape_arg(axes) or None)
-
-    @property
-    def T(self) -> Tensor:
-        return ops.transpose(self)
-
-    def astype(self, dtype: Any) -> Tensor:
-        """A cast; the gradient is cast back to this tensor's dtype."""
-        return ops.astype(self, dtype=np.dtype(dtype))
-
-    def copy(self) -> Tensor:
-        """A copy with its own memory, in the graph (∂ = g)."""
-        return ops.copy(self)
+    def log_softmax(self, axis: int = -1) -> Tensor: return ops.log_softmax(self, axis=axis)
+    def softmax(self, axis: int = -1) -> Tensor: return ops.softmax(self, axis=axis)
+    def reshape(self, *shape: Any) -> Tensor: return ops.reshape(self, shape=_shape_arg(shape))
+    def transpose(self, *axes: Any) -> Tensor: return ops.transpose(self, axes=_shape_arg(axes) or None)
+    T = property(lambda self: ops.transpose(self), doc="The transpose (axes reversed).")
+    def astype(self, dtype: Any) -> Tensor: return ops.astype(self, dtype=np.dtype(dtype))  # ∂ cast back
+    def copy(self) -> Tensor: return ops.copy(self)  # new memory, in the graph
 
     # ----------------------------------------------------------------- in place
     def _inplace(self, name: str, ufunc: np.ufunc | None, other: Any) -> Tensor:

@@ -1,0 +1,107 @@
+"""Per-thread modes (grad, anomaly) and the clock that orders ops and in-place changes."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly"]
+
+
+class _Mode(threading.local):
+    """Per-thread state (as in PyTorch): grad mode, anomaly mode, and the op being re-run
+    on Tensors for a higher-order gradient (None outside that)."""
+
+    enabled = True
+    anomaly = False
+    rerun: str | None = None
+
+
+_MODE = _Mode()
+# One clock orders ops and in-place changes: an op reads it before computing (its node's
+# _clock), an in-place change stamps the memory it changed after writing (_stamp). Backward
+# refuses a node any of whose tensors has a stamp later than its clock. next() is atomic.
+_CLOCK = itertools.count(1)
+_LAST_STAMP = [0]  # the latest stamp anywhere: nodes newer than it need no check at all
+
+
+def is_grad_enabled() -> bool:
+    """True when new ops record the graph (the default)."""
+    return _MODE.enabled
+
+
+class _GradModeContext:
+    """Context manager and decorator; on a generator function it applies while the generator runs."""
+
+    _enabled: bool
+
+    def __enter__(self) -> None:
+        self._previous = _MODE.enabled
+        _MODE.enabled = self._enabled
+
+    def __exit__(self, *exc: object) -> None:
+        _MODE.enabled = self._previous
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode = type(self)
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def generator(*args: Any, **kwargs: Any) -> Any:
+                gen = fn(*args, **kwargs)
+                with mode():
+                    value = gen.send(None)  # StopIteration ends this generator too
+                while True:
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        with mode():
+                            gen.close()
+                        raise
+                    except BaseException:
+                        with mode():
+                            value = gen.throw(*sys.exc_info()[1:2])
+                    else:
+                        with mode():
+                            value = gen.send(sent)
+
+            return generator
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with mode():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradModeContext):
+    """Ops inside record no graph (inference, parameter updates)."""
+
+    _enabled = False
+
+
+class enable_grad(_GradModeContext):
+    """Turn graph recording back on inside ``no_grad``."""
+
+    _enabled = True
+
+
+class detect_anomaly:
+    """Context manager: raise AnomalyError as soon as an op's output, or the gradient its VJP
+    returns, holds NaN or Inf — naming the op and the source line that created it.
+
+    It checks every array every op makes: a debugging aid, not for training speed.
+    """
+
+    def __enter__(self) -> detect_anomaly:
+        self._previous = _MODE.anomaly
+        _MODE.anomaly = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _MODE.anomaly = self._previous
