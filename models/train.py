@@ -59,7 +59,7 @@ from models.presets import (
 from tinygrad_lite import optim
 from tinygrad_lite.allocator import keep_freed_memory
 from tinygrad_lite.data import DatasetNotFoundError, augment, iterate_minibatches, load_dataset, train_val_split
-from tinygrad_lite.tensor import Tensor, no_grad
+from tinygrad_lite.tensor import from_numpy, no_grad
 
 __all__ = ["run", "resume_config", "main", "build_parser", "build_model", "build_optimizer", "load_data",
            "evaluate_model", "learning_rate", "RunData", "OUTPUT_FILES"]
@@ -146,7 +146,7 @@ def evaluate_model(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: i
     total, preds = 0.0, []
     with no_grad():
         for start in range(0, len(x), batch_size):
-            logits = model(Tensor(x[start:start + batch_size]))
+            logits = model(from_numpy(x[start:start + batch_size]))
             total += float(nn.cross_entropy(logits, y[start:start + batch_size], reduction="sum").data)
             preds.append(logits.data.argmax(axis=1))
     model.train(was_training)
@@ -333,7 +333,7 @@ def _run(config: dict[str, Any], out_dir: str | Path | None, *, resume: bool, ov
             if b >= n_batches:
                 break
             opt.lr = learning_rate(config, step, epoch, total_steps)
-            logits = model(Tensor(xb))
+            logits = model(from_numpy(xb))  # a batch is read, never copied
             loss = nn.cross_entropy(logits, yb)
             opt.zero_grad()
             loss.backward()
