@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import _operand
+from .graph import _operand, defop
 from .mode import _LAST_STAMP, _MODE, enable_grad
 from .tensor import GraphFreedError, Tensor, _wrap
 
@@ -135,12 +135,14 @@ def _tensor_vjps(node: Tensor, g: Tensor, wanted: dict | None, pending: dict) ->
             for parent, _, index in node._ctx:
                 if wanted is None or parent in wanted:
                     results.append((parent, index, vjps[index](g)))
-    except (TypeError, RuntimeError) as exc:
-        raise type(exc)(
+    except (TypeError, RuntimeError) as exc:  # first order only: exact values, an error if differentiated
+        message = (
             f"cannot differentiate op '{record.name}' twice: running its definition on Tensors failed ({exc}). "
             f"An op is differentiable to any order when its forward and VJPs use NumPy calls that Tensors "
             f"support (tinygrad_lite.numpy_api.SUPPORTED) or tinygrad_lite ops; see the README"
-        ) from exc
+        )
+        _MODE.rerun = previous
+        results = _first_order_results(node, g, wanted, type(exc), message)
     finally:
         _MODE.rerun = previous
     with enable_grad():
@@ -153,6 +155,34 @@ def _tensor_vjps(node: Tensor, g: Tensor, wanted: dict | None, pending: dict) ->
                 pg = ops.astype(pg, dtype=parent.dtype)
             previous_g = pending.get(parent)
             pending[parent] = [pg if previous_g is None else ops.add(previous_g[0], pg), True]
+
+
+@defop(name="first_order_only")
+def _first_order_gradient(*deps, value=None, error=TypeError, message=""):
+    """A gradient computed on arrays by an op that is not twice differentiable: its value, and a
+    VJP that raises ``error(message)`` if anything differentiates through it."""
+    def refuse(g):
+        raise error(message)
+
+    return value, (refuse,) * len(deps)
+
+
+def _first_order_results(node: Tensor, g: Tensor, wanted: dict | None, error: type, message: str) -> list:
+    """The node's gradients by its first-order (array) definition, each a Tensor that depends on
+    ``g`` and the node's inputs but refuses to be differentiated."""
+    record = node._op
+    arrays = [a.data if isinstance(a, Tensor) else _operand(a) for a in node._args]
+    _, vjps = record.fn(*arrays, **node._opts)
+    if callable(vjps):
+        vjps = (vjps,)
+    deps = [g] + [a for a in node._args if isinstance(a, Tensor) and a._rg]
+    results = []
+    for parent, _, index in node._ctx:
+        if wanted is None or parent in wanted:
+            value = np.asarray(vjps[index](g.data))
+            pg = _first_order_gradient(*deps, value=value, error=error, message=message)
+            results.append((parent, index, pg))
+    return results
 
 
 def _check_pure(name: str, out: Any, saved: Array) -> None:
