@@ -135,7 +135,7 @@ def _tensor_vjps(node: Tensor, g: Tensor, wanted: dict | None, pending: dict) ->
             for parent, _, index in node._ctx:
                 if wanted is None or parent in wanted:
                     results.append((parent, index, vjps[index](g)))
-    except (TypeError, RuntimeError) as exc:  # first order only: exact values, an error if differentiated
+    except (TypeError, RuntimeError, ValueError) as exc:  # first order only: exact values, an error if differentiated
         message = (
             f"cannot differentiate op '{record.name}' twice: running its definition on Tensors failed ({exc}). "
             f"An op is differentiable to any order when its forward and VJPs use NumPy calls that Tensors "

@@ -85,14 +85,14 @@ def neg(x):
 
 @defop(name="pow", fresh_grads=True)
 def power(x, y):
-    """x ** y;  ∂x = g ⊙ y ⊙ x^(y−1) (0 where y = 0), ∂y = g ⊙ x^y ⊙ log x (0 where x = 0 and y ≥ 0)."""
+    """x ** y;  ∂x = g ⊙ y ⊙ x^(y−1) (0 where x = y = 0), ∂y = g ⊙ x^y ⊙ log x (0 where x = 0 and y ≥ 0)."""
     out = x**y
     if isinstance(y, (int, float)) and y == 2:
         return out, (lambda g: g * (2 * x), None)
 
-    def grad_x(g):
+    def grad_x(g):  # y · x^(y−1) is 0 · 0⁻¹ at x = y = 0: PyTorch's value there is 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            return g * np.where(y == 0, 0, y * x ** (y - 1))
+            return g * np.where(np.logical_and(y == 0, x == 0), 0, y * x ** (y - 1))
 
     def grad_y(g):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -378,7 +378,11 @@ def _is_basic(index: Any) -> bool:
 
 @defop(fresh_grads=True)
 def index_add(g, *, index=(), shape=()):
-    """zeros(shape) with g added at ``index`` (repeated indices add up);  ∂g = gg[index]."""
+    """zeros(shape) with g added at ``index`` (repeated indices add up);  ∂g = gg[index].
+
+    Linear in g, so on a Tensor (a higher-order re-run) it is this op applied to it."""
+    if isinstance(g, Tensor):
+        return index_add(g, index=index, shape=shape), lambda gg: gg[index]
     out = np.zeros(shape, dtype=g.dtype)
     if _is_basic(index):
         out[index] = g

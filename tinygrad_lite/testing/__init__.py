@@ -1,6 +1,7 @@
 """Testing helpers for users' own pytest suites (needs Hypothesis for the strategies).
 
-``assert_grads_match(fn, *arrays)`` is `gradcheck` with a pytest-friendly name;
+``assert_grads_match(fn, *arrays)`` is `gradcheck` with a pytest-friendly name, and
+``assert_second_grads_match`` `gradgradcheck`'s (``second_order_test`` makes a Hypothesis test of it);
 ``tinygrad_lite.testing.strategies`` draws arrays, broadcastable shapes, values away from
 kinks and MLP specifications.
 """
@@ -12,8 +13,9 @@ from typing import Any
 
 from ..gradcheck import GradcheckError, gradcheck
 from ..tensor import Tensor
+from .second_order import assert_second_grads_match, second_order_test
 
-__all__ = ["GradcheckError", "assert_grads_match"]
+__all__ = ["GradcheckError", "assert_grads_match", "assert_second_grads_match", "second_order_test"]
 
 
 def assert_grads_match(fn: Callable[..., Tensor], *arrays: Any, **tolerances: Any) -> None:
