@@ -238,6 +238,11 @@ def _sweep(roots: list[Tensor], seeds: list[Any], *, retain_graph: bool, create_
         if node._hooks:
             entry = _run_hooks(node, entry, create_graph)
         ctx = node._ctx
+        if ctx is _FREED:  # a backward nested in this one (in a VJP or a hook) released it
+            raise GraphFreedError(
+                f"backward through the graph a second time: a backward run inside this one released the saved "
+                f"arrays of '{node._op.name}' (shape {node.shape}); pass retain_graph=True to the inner backward()"
+            )
         if ctx is None or (targets is not None and node in targets):
             if targets is None or node in targets:
                 results[node] = (entry[0], entry[1])
@@ -297,7 +302,7 @@ def _run_hooks(node: Tensor, entry: list, create_graph: bool) -> list:
                 raise ValueError(f"a hook returned a gradient of shape {replaced.shape} for a tensor of shape "
                                  f"{node.shape}")
             entry = [replaced, False]
-    return entry
+    return [entry[0], False]  # a hook may keep the array it was shown: never add into it afterwards
 
 
 def _seed(t: Tensor, grad: Any, create_graph: bool, where: str) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -53,21 +52,24 @@ class _GradModeContext:
             @functools.wraps(fn)
             def generator(*args: Any, **kwargs: Any) -> Any:
                 gen = fn(*args, **kwargs)
-                with mode():
-                    value = gen.send(None)  # StopIteration ends this generator too
-                while True:
-                    try:
-                        sent = yield value
-                    except GeneratorExit:
-                        with mode():
-                            gen.close()
-                        raise
-                    except BaseException:
-                        with mode():
-                            value = gen.throw(*sys.exc_info()[1:2])
-                    else:
-                        with mode():
-                            value = gen.send(sent)
+                try:
+                    with mode():
+                        value = gen.send(None)
+                    while True:
+                        try:
+                            sent = yield value
+                        except GeneratorExit:
+                            with mode():
+                                gen.close()
+                            raise
+                        except BaseException as exc:
+                            with mode():
+                                value = gen.throw(exc)
+                        else:
+                            with mode():
+                                value = gen.send(sent)
+                except StopIteration as stop:  # the wrapped generator finished: pass its return value on
+                    return stop.value
 
             return generator
 

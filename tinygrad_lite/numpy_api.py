@@ -166,13 +166,15 @@ def _reshape(a, *args, **kwargs):
 def _where(condition, *xy):
     if len(xy) != 2:
         raise _unsupported("numpy.where with one argument", " (it returns indices)")
-    return ops.where(_data(condition), *xy)
+    return ops.where(condition, *xy)  # a condition Tensor stays an argument: its version is checked
 
 
 def _clip(a, a_min=None, a_max=None, out=None, **kwargs):
     low, high = kwargs.pop("min", a_min), kwargs.pop("max", a_max)
     if out is not None or kwargs:
         raise _unsupported("numpy.clip with out= or other options")
+    if any(isinstance(b, Tensor) and b.requires_grad for b in (low, high)):
+        raise _unsupported("numpy.clip with bounds that require grad", "; use tg.maximum(tg.minimum(x, high), low)")
     return ops.clip(a, low=_data(low), high=_data(high))
 
 

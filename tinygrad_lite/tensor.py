@@ -458,12 +458,12 @@ def _shape_arg(shape: tuple) -> Any:
 
 
 def _index_arg(index: Any) -> Any:
-    if isinstance(index, Tensor):
-        return index.data
+    """An index as arrays the op can keep: index arrays and Tensors are copied, so changing them
+    after the op ran cannot change which elements its backward scatters into."""
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    if isinstance(index, list):
-        return np.asarray(index)
+        return tuple(_index_arg(i) for i in index)
+    if isinstance(index, (Tensor, np.ndarray, list)):
+        return np.array(index.data if isinstance(index, Tensor) else index)
     return index
 
 
