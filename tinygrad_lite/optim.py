@@ -70,6 +70,7 @@ class Optimizer:
         self._t = [0] * len(tensors)  # updates applied to each parameter
         self.state: dict[str, list[Array]] = {b: [np.zeros_like(p.data) for p in tensors] for b in self._buffers}
         self._work = [np.empty_like(p.data) for p in tensors]  # per-step temporaries, reused
+        self._views: list[tuple[Any, Any]] = [(None, None)] * len(tensors)  # (p.data, its writable view)
         self._decayed = [np.empty_like(p.data) for p in tensors] if getattr(self, "weight_decay", 0.0) else []
 
     def zero_grad(self) -> None:
@@ -92,28 +93,34 @@ class Optimizer:
             data = p.data
             if g.shape != data.shape:
                 raise ValueError(f"{type(self).__name__}: {self.names[i]} has shape {p.shape} but its grad {g.shape}")
-            if g.dtype != data.dtype:
+            if g.dtype is not data.dtype and g.dtype != data.dtype:
                 raise TypeError(
                     f"{type(self).__name__}: {self.names[i]} has dtype {data.dtype} but its grad has dtype {g.dtype}; "
                     f"a gradient must have its parameter's dtype (cast it, or keep the model in one dtype)"
                 )
-            updates.append((i, data, g))
+            updates.append((i, self._writable(i, data), g))
         steps = self._t
         for i, _, _ in updates:
             steps[i] += 1
         params = self.params
-        opened = []
-        try:  # parameters are read-only outside versioned in-place updates such as this one
-            for _, data, _ in updates:
-                if not data.flags.writeable:
-                    data.setflags(write=True)
-                    opened.append(data)
+        try:
             self._apply(updates)
-        finally:
-            for data in opened:
-                data.setflags(write=False)
+        finally:  # an in-place update like any other: the parameter's version moves on
             for i, _, _ in updates:
                 bump_version(params[i])
+
+    def _writable(self, i: int, data: Array) -> Array:
+        """A writable view of parameter i's (read-only) array, made once per array and kept."""
+        seen, view = self._views[i]
+        if seen is not data:
+            view = data.view()
+            try:
+                view.setflags(write=True)  # allowed when the memory's owner is writable
+            except ValueError:
+                raise ValueError(f"{type(self).__name__}: {self.names[i]} views read-only memory and cannot be "
+                                 f"updated in place; give the parameter its own copy (Tensor(array))") from None
+            self._views[i] = (data, view)
+        return view
 
     def _apply(self, updates: list[tuple[int, Array, Array]]) -> None:
         for i, p, g in updates:
