@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from .table import Table
-from .timing import round_robin
 from .timing import ratio as rr_ratio
+from .timing import round_robin
 
 MLP_SIZES = [784, 128, 64, 10]
 

@@ -3,7 +3,9 @@
 Builds (or loads from a checkpoint) an ``MLP`` and its ``ManualMLP`` twin with identical
 weights, runs one batch through both and prints, for the loss, the logits and every
 gradient, the largest absolute difference, the relative error ‖a − b‖/max(‖a‖, ‖b‖) and the
-cosine similarity. ``--steps K`` then trains both side by side with the same optimizer and
+cosine similarity, in the table format of ``tinygrad_lite.testing.check_backprop``; a row
+out of tolerance is explained the same way (worst element, manual vs autograd value, and a
+hint such as a missing 1/m or a transpose). ``--steps K`` then trains both side by side with the same optimizer and
 compares the parameters and the loss again. Exits 1 if any relative error exceeds the
 tolerance for the dtype (0 when all agree, 2 for bad arguments).
 
@@ -28,6 +30,7 @@ import tinygrad_lite.nn as nn
 import tinygrad_lite.optim as optim
 from models.manual import ManualAdam, ManualMLP, ManualRMSprop, ManualSGD
 from models.mlp import MLP
+from tinygrad_lite.testing.backprop import compare_arrays, format_table
 
 __all__ = ["Row", "Report", "TOLERANCE", "difference", "compare", "main"]
 
@@ -54,6 +57,7 @@ class Row:
     rel: float
     cosine: float
     ok: bool
+    detail: str = ""  # for a row out of tolerance: its worst element and hints (check_backprop's words)
 
 
 @dataclass
@@ -63,24 +67,30 @@ class Report:
     dtype: np.dtype
     tol: float
     rows: list[Row] = field(default_factory=list)
+    batch_sizes: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.rows)
 
     def add(self, name: str, a: Any, b: Any) -> Row:
+        """Compare autograd's ``a`` with the manual ``b``; a row out of tolerance gets check_backprop's diagnosis."""
         row = difference(name, a, b, self.tol)
+        if not row.ok:
+            row.detail = compare_arrays(name, b, a, rtol=self.tol, atol=0.0, batch_sizes=self.batch_sizes).describe(
+                yours="manual", correct="autograd")
         self.rows.append(row)
         return row
 
     def table(self) -> str:
-        w = max([len("quantity")] + [len(r.name) for r in self.rows])
-        lines = [f"{'quantity':<{w}}  {'shape':<10} {'max|Δ|':>9} {'rel err':>9} {'cosine':>16}"]
-        for r in self.rows:
-            flag = "" if r.ok else "  <-- exceeds tolerance"
-            shape = "x".join(map(str, r.shape)) or "scalar"
-            lines.append(f"{r.name:<{w}}  {shape:<10} {r.max_abs:>9.2e} {r.rel:>9.2e} {r.cosine:>16.13f}{flag}")
-        return "\n".join(lines)
+        rows = [[r.name, "x".join(map(str, r.shape)) or "scalar", f"{r.max_abs:.2e}", f"{r.rel:.2e}",
+                 f"{r.cosine:.13f}"] for r in self.rows]
+        return format_table(["quantity", "shape", "max|Δ|", "rel err", "cosine"], rows, [not r.ok for r in self.rows],
+                            flag="  <-- exceeds tolerance")
+
+    def details(self) -> str:
+        """check_backprop's explanation of every row out of tolerance ("yours" is the manual backprop)."""
+        return "\n".join(r.detail for r in self.rows if r.detail)
 
 
 def difference(name: str, a: Any, b: Any, tol: float) -> Row:
@@ -113,7 +123,7 @@ def compare(
     dtype = np.dtype(model.parameters()[0].dtype)
     if tol is not None and not 0 < tol < math.inf:  # NaN fails too: every comparison would "fail"
         raise ValueError(f"compare: tol must be a finite number > 0, got {tol}")
-    report = Report(dtype, TOLERANCE.get(dtype, 1e-4) if tol is None else tol)
+    report = Report(dtype, TOLERANCE.get(dtype, 1e-4) if tol is None else tol, batch_sizes=(len(X),))
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"compare: unknown optimizer {optimizer!r}; valid names: {', '.join(OPTIMIZERS)}")
     make_opt, make_manual_opt = OPTIMIZERS[optimizer]
@@ -280,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bad = [r.name for r in report.rows if not r.ok]
     print(f"FAIL: {len(bad)} of {len(report.rows)} quantities differ by more than {report.tol:g} ({dtype}): "
           + ", ".join(bad))
+    print(report.details())
     return 1
 
 

@@ -15,6 +15,7 @@ from .tensor import (  # first, always: tensor imports the modules its methods c
 # isort: on
 from . import autograd, data, func, nn, numpy_api, ops, optim
 from .autograd import grad
+from .einsum import einsum
 from .gradcheck import GradcheckError, GradcheckWarning, gradcheck
 from .gradgradcheck import gradgradcheck
 from .graph import defop
@@ -62,7 +63,7 @@ __version__ = "0.2.0"
 __all__ = [
     "AnomalyError", "GradcheckError", "GradcheckWarning", "GraphFreedError", "Tensor", "absolute", "add",
     "argmax", "argmin", "astype", "autograd", "broadcast_to", "clip", "concatenate", "data", "defop",
-    "detect_anomaly", "div", "enable_grad", "exp", "expm1", "from_numpy", "func", "grad", "gradcheck",
+    "detect_anomaly", "div", "einsum", "enable_grad", "exp", "expm1", "from_numpy", "func", "grad", "gradcheck",
     "gradgradcheck", "is_grad_enabled", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum",
     "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "numpy_api", "ops", "optim", "power", "relu",
     "reshape", "sigmoid", "sign", "softmax", "sqrt", "stack", "sub", "sum", "tanh", "transpose", "where",

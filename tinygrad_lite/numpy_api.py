@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
+from .einsum import einsum
 from .tensor import Tensor, _wrap
 
 __all__ = ["SUPPORTED", "array_ufunc", "array_function"]
@@ -190,6 +191,12 @@ def _stack(arrays, axis=0, out=None, **kwargs):
     return ops.stack(*arrays, axis=axis)
 
 
+def _einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=False):
+    if out is not None or dtype is not None:
+        raise _unsupported("numpy.einsum with out= or dtype=")
+    return einsum(*operands)
+
+
 def _on_data(func: Callable) -> Callable:
     """Functions whose result has no gradient (shapes, constants, comparisons of values)."""
     def call(*args, **kwargs):
@@ -217,6 +224,7 @@ _FUNCTIONS: dict[Callable, Callable] = {
     np.argmax: _arg(ops.argmax),
     np.argmin: _arg(ops.argmin),
     np.dot: _dot,
+    np.einsum: _einsum,
     np.transpose: _transpose,
     np.swapaxes: _swapaxes,
     np.squeeze: _squeeze,

@@ -2,6 +2,7 @@
 
 ``assert_grads_match(fn, *arrays)`` is `gradcheck` with a pytest-friendly name, and
 ``assert_second_grads_match`` `gradgradcheck`'s (``second_order_test`` makes a Hypothesis test of it);
+``check_backprop(loss_fn, grads_fn, params, *data)`` checks hand-derived NumPy gradients;
 ``tinygrad_lite.testing.strategies`` draws arrays, broadcastable shapes, values away from
 kinks and MLP specifications.
 """
@@ -13,9 +14,11 @@ from typing import Any
 
 from ..gradcheck import GradcheckError, gradcheck
 from ..tensor import Tensor
+from .backprop import BackpropMismatch, BackpropReport, ParamCheck, check_backprop
 from .second_order import assert_second_grads_match, second_order_test
 
-__all__ = ["GradcheckError", "assert_grads_match", "assert_second_grads_match", "second_order_test"]
+__all__ = ["BackpropMismatch", "BackpropReport", "GradcheckError", "ParamCheck", "assert_grads_match",
+           "assert_second_grads_match", "check_backprop", "second_order_test"]
 
 
 def assert_grads_match(fn: Callable[..., Tensor], *arrays: Any, **tolerances: Any) -> None:
