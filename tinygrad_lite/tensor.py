@@ -203,7 +203,8 @@ class Tensor:
         if self._rg:
             raise RuntimeError(
                 f"cannot convert a Tensor that requires grad (shape {self.shape}, dtype {self.dtype}) to a NumPy "
-                f"array: the gradient would be lost silently; use t.detach().numpy() for its values"
+                f"array: the gradient would be lost silently; use t.detach().numpy() for its values (for "
+                f"ndarray.dot(tensor), which NumPy gives no hook, write np.dot(a, t) or a @ t)"
             )
         if copy:
             return np.array(self.data, dtype=dtype, copy=True)
