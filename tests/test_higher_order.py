@@ -485,6 +485,23 @@ def test_an_impure_op_is_refused():
         gradgradcheck(jittery, [rand(3)])
 
 
+def test_an_impure_op_keeps_its_own_draws_in_a_create_graph_gradient():
+    rng = np.random.default_rng(0)
+
+    @defop
+    def noisy(x):
+        """A random mask drawn inside: re-running it would draw another."""
+        keep = (rng.random(x.shape) > 0.5).astype(x.dtype)
+        return x * keep, lambda g: g * keep
+
+    x = Tensor(np.ones(64), requires_grad=True)
+    y = noisy(x)
+    (g,) = grad(y.sum(), x, create_graph=True)  # exact: the mask the forward used
+    np.testing.assert_array_equal(g.data, (y.data != 0).astype(float))
+    with pytest.raises(RuntimeError, match="'noisy' gave a different output when re-run"):
+        grad((g * x).sum(), x)
+
+
 # ---------------------------------------------------------------------------- bad input
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
 def test_bad_input_is_refused_before_any_comparison():

@@ -168,18 +168,14 @@ def _first_order_gradient(*deps, value=None, error=TypeError, message=""):
 
 
 def _first_order_results(node: Tensor, g: Tensor, wanted: dict | None, error: type, message: str) -> list:
-    """The node's gradients by its first-order (array) definition, each a Tensor that depends on
-    ``g`` and the node's inputs but refuses to be differentiated."""
-    record = node._op
-    arrays = [a.data if isinstance(a, Tensor) else _operand(a) for a in node._args]
-    _, vjps = record.fn(*arrays, **node._opts)
-    if callable(vjps):
-        vjps = (vjps,)
+    """The node's gradients by the VJPs its forward made (on arrays; nothing is re-run, so an
+    impure op keeps the values it drew), each a Tensor that depends on ``g`` and the node's
+    inputs but refuses to be differentiated."""
     deps = [g] + [a for a in node._args if isinstance(a, Tensor) and a._rg]
     results = []
-    for parent, _, index in node._ctx:
+    for parent, vjp, index in node._ctx:
         if wanted is None or parent in wanted:
-            value = np.asarray(vjps[index](g.data))
+            value = np.asarray(vjp(g.data))
             pg = _first_order_gradient(*deps, value=value, error=error, message=message)
             results.append((parent, index, pg))
     return results
