@@ -209,8 +209,9 @@ def test_a_failing_backward_leaves_every_grad_unchanged(explode_first):
     assert b.grad is None
 
 
-def test_a_failing_backward_can_fail_after_a_leaf_gradient_is_complete():
-    """The case the test above is about occurs: the sweep finished a's gradient before failing."""
+def test_a_failing_backward_runs_no_leaf_hook_and_writes_no_leaf_gradient():
+    """A leaf's gradient is complete only once the whole sweep is done: a sweep that fails, in
+    either order of the VJPs, has shown no leaf hook a partial gradient and written no .grad."""
     reached = []
     for explode_first in (True, False):
         a = Tensor(np.array([1.0, 2.0]), requires_grad=True)
@@ -220,7 +221,9 @@ def test_a_failing_backward_can_fail_after_a_leaf_gradient_is_complete():
         with pytest.raises(ValueError):
             loss.backward()
         assert a.grad is None
-    assert reached
+    assert not reached
+    (a * 3.0).sum().backward()  # and a sweep that succeeds shows the hook the whole gradient once
+    assert len(reached) == 1 and np.array_equal(reached[0], [3.0, 3.0])
 
 
 def test_backward_keeps_nothing_on_intermediate_nodes():

@@ -224,9 +224,9 @@ def _sweep(roots: list[Tensor], seeds: list[Any], *, retain_graph: bool, create_
             pending[root] = [seed, not create_graph]
         else:
             entry[0] = entry[0] + seed
-    ready = [r for r in pending if not counts[r]]
+    ready = [r for r in pending if r._ctx is not None and not counts[r]]
     results: dict[Tensor, tuple] = {}
-    while ready:
+    while ready:  # ops only: a leaf just collects its gradient in ``pending`` until the end
         node = ready.pop()
         entry = pending.pop(node, None)
         if entry is None:
@@ -239,11 +239,8 @@ def _sweep(roots: list[Tensor], seeds: list[Any], *, retain_graph: bool, create_
                 f"backward through the graph a second time: a backward run inside this one released the saved "
                 f"arrays of '{node._op.name}' (shape {node.shape}); pass retain_graph=True to the inner backward()"
             )
-        if ctx is None or (targets is not None and node in targets):
-            if targets is None or node in targets:
-                results[node] = (entry[0], entry[1])
-            if ctx is None:
-                continue
+        if targets is not None and node in targets:
+            results[node] = (entry[0], entry[1])
         if wanted is not None and not any(p in wanted for p, _, _ in ctx):
             continue
         if node._clock < _LAST_STAMP[0]:  # something changed in place since the op ran: was it ours?
@@ -281,10 +278,16 @@ def _sweep(roots: list[Tensor], seeds: list[Any], *, retain_graph: bool, create_
             node._ctx = _FREED
             node._args = node._opts = None
         for parent, _, _ in ctx:
-            left = counts[parent] - 1
-            counts[parent] = left
-            if not left:
-                ready.append(parent)
+            if parent._ctx is not None:
+                left = counts[parent] - 1
+                counts[parent] = left
+                if not left:
+                    ready.append(parent)
+    for leaf, entry in pending.items():  # every gradient has arrived: the leaves' are complete
+        if leaf._ctx is None and (targets is None or leaf in targets):
+            if leaf._hooks:
+                entry = _run_hooks(leaf, entry, create_graph)
+            results[leaf] = (entry[0], entry[1])
     return results
 
 
@@ -309,7 +312,8 @@ def _seed(t: Tensor, grad: Any, create_graph: bool, where: str) -> Any:
                 f"{where}: a gradient can be implied only for a one-element output; this one has shape {t.shape}: "
                 f"pass its cotangent (grad / grad_outputs) of that shape, or reduce first (e.g. .sum())"
             )
-        g = np.ones(t.shape, t.dtype)
+        g = np.empty(t.shape, t.dtype)
+        g.fill(1)
         return _wrap(g) if create_graph else g
     if isinstance(grad, Tensor):
         g = grad if create_graph else grad.data

@@ -108,80 +108,78 @@ def defop(fn: Callable | None = None, *, name: str | None = None, fresh_grads: b
     if fn is None:
         return lambda f: defop(f, name=name, fresh_grads=fresh_grads)
     record = OpRecord(fn, name or fn.__name__, fresh_grads)
-    n_arrays = record.n_arrays
+    n_arrays, name = record.n_arrays, record.name
     option_set = frozenset(record.option_names)
 
     @functools.wraps(fn)
     def op(*args: Any, **kwargs: Any) -> Tensor:
         if kwargs:
             if len(args) == n_arrays and kwargs.keys() <= option_set:  # the common call: options by name
+                options = kwargs
                 for v in kwargs.values():
                     if isinstance(v, Tensor):
-                        return _apply(record, *record.bind(args, kwargs))  # raises, naming the option
-                return _apply(record, args, kwargs)
-            return _apply(record, *record.bind(args, kwargs))
-        if n_arrays is not None and len(args) != n_arrays:
-            return _apply(record, *record.bind(args, kwargs))
-        return _apply(record, args, _NO_OPTIONS)
+                        args, options = record.bind(args, kwargs)  # raises, naming the option
+            else:
+                args, options = record.bind(args, kwargs)
+        elif n_arrays is not None and len(args) != n_arrays:
+            args, options = record.bind(args, kwargs)
+        else:
+            options = _NO_OPTIONS
+        # The rest runs once per op: it is the engine's hot path, so it is written out here.
+        arrays = [a.data if isinstance(a, Tensor) else _operand(a) for a in args]
+        clock = next(_CLOCK)  # before the forward reads anything: a later in-place change stamps later
+        try:
+            result = fn(*arrays, **options)
+        except ValueError as exc:
+            shapes = ", ".join(str(np.shape(a)) for a in arrays)
+            raise ValueError(f"{name}: {exc} (argument shapes {shapes})") from None
+        if type(result) is not tuple or len(result) != 2:
+            raise TypeError(f"op '{name}' must return a pair (out, vjps), got {type(result).__name__}")
+        out, vjps = result
+        if type(out) is not np.ndarray:
+            if isinstance(out, Tensor):
+                raise TypeError(f"op '{name}' returned a Tensor; its forward must compute on the arrays it is given")
+            out = np.asarray(out)
+        t = Tensor.__new__(Tensor)
+        t.data = out
+        t.grad = None
+        t._rg = False
+        t._ctx = None
+        t._op = record
+        t._args = t._opts = t._vbase = t._hooks = None
+        t._clock = clock
+        t._version = t._stamp = 0
+        if out.base is not None:  # a view of an argument: share its version counter
+            _share_version(t, out.base, args)
+        else:
+            for a in arrays:
+                if out is a:  # the argument itself
+                    _share_version(t, out, args)
+                    break
+        if _MODE.enabled and out.dtype.kind == "f":
+            ctx = None
+            for i, a in enumerate(args):
+                if isinstance(a, Tensor) and a._rg:
+                    if ctx is None:
+                        ctx = []
+                        if type(vjps) is not tuple or len(vjps) != len(args):
+                            vjps = _vjp_tuple(record, vjps, len(args))
+                    vjp = vjps[i]
+                    if vjp is None:
+                        raise TypeError(f"op '{name}' is not differentiable with respect to argument {i}")
+                    ctx.append((a, vjp, i))
+            if ctx is not None:
+                t._ctx = ctx
+                t._rg = True
+                t._args = args
+                t._opts = options
+        if _MODE.anomaly:
+            _watch(name, t)
+        return t
 
     op.__wrapped_op__ = fn  # type: ignore[attr-defined]
     op.record = record  # type: ignore[attr-defined]
     return op
-
-
-def _apply(record: OpRecord, args: tuple, options: dict) -> Tensor:
-    """Run the op's forward on arrays and record the node (the hot path of every op)."""
-    arrays = [a.data if isinstance(a, Tensor) else _operand(a) for a in args]
-    clock = next(_CLOCK)  # before the forward reads anything: a later in-place change stamps later
-    try:
-        result = record.fn(*arrays, **options)
-    except ValueError as exc:
-        shapes = ", ".join(str(np.shape(a)) for a in arrays)
-        raise ValueError(f"{record.name}: {exc} (argument shapes {shapes})") from None
-    if type(result) is not tuple or len(result) != 2:
-        raise TypeError(f"op '{record.name}' must return a pair (out, vjps), got {type(result).__name__}")
-    out, vjps = result
-    if type(out) is not np.ndarray:
-        if isinstance(out, Tensor):
-            raise TypeError(f"op '{record.name}' returned a Tensor; its forward must compute on the arrays it is given")
-        out = np.asarray(out)
-    t = Tensor.__new__(Tensor)  # _init, inlined: this runs once per op
-    t.data = out
-    t.grad = None
-    t._rg = False
-    t._ctx = None
-    t._op = record
-    t._args = t._opts = t._vbase = t._hooks = None
-    t._clock = clock
-    t._version = t._stamp = 0
-    base = out.base
-    if base is not None:  # a view of an argument: share its version counter
-        _share_version(t, base, args)
-    else:
-        for a in arrays:
-            if out is a:  # the argument itself
-                _share_version(t, out, args)
-                break
-    if _MODE.enabled and out.dtype.kind == "f":
-        ctx = None
-        for i, a in enumerate(args):
-            if isinstance(a, Tensor) and a._rg:
-                if ctx is None:
-                    ctx = []
-                    if type(vjps) is not tuple or len(vjps) != len(args):
-                        vjps = _vjp_tuple(record, vjps, len(args))
-                vjp = vjps[i]
-                if vjp is None:
-                    raise TypeError(f"op '{record.name}' is not differentiable with respect to argument {i}")
-                ctx.append((a, vjp, i))
-        if ctx is not None:
-            t._ctx = ctx
-            t._rg = True
-            t._args = args
-            t._opts = options
-    if _MODE.anomaly:
-        _watch(record.name, t)
-    return t
 
 
 def _vjp_tuple(record: OpRecord, vjps: Any, n: int) -> tuple:

@@ -250,7 +250,8 @@ class Linear(Module):
                 f"Linear({self.in_features}→{self.out_features}): input has {width} features "
                 f"(shape {tuple(x.shape)}), expected {self.in_features}"
             )
-        if x.dtype != self.weight.dtype:
+        dtype = self.weight.data.dtype
+        if x.dtype is not dtype and x.dtype != dtype:
             raise TypeError(
                 f"Linear({self.in_features}→{self.out_features}): input has dtype {x.dtype} but the parameters "
                 f"have dtype {self.weight.dtype}; convert the input (x.astype(np.{self.weight.dtype})) or build "

@@ -143,7 +143,8 @@ def linear(x, w, b):
             return x[:, None] * g[None, :]
         return np.matmul(x.reshape(-1, x.shape[-1]).T, g.reshape(-1, g.shape[-1]))
 
-    grad_b = _sum_rows if np.ndim(b) == 1 and np.ndim(out) == 2 else _identity  # else the engine sums back
+    b_ndim = b.ndim if isinstance(b, (np.ndarray, Tensor)) else 0
+    grad_b = _sum_rows if b_ndim == 1 and out.ndim == 2 else _identity  # else the engine sums back
     return out, (lambda g: np.matmul(g, w.T), grad_w, grad_b)
 
 

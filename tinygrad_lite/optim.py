@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .nn import _key_problems
-from .tensor import Tensor, bump_version
+from .tensor import Tensor, bump_versions
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop"]
 
@@ -98,28 +98,25 @@ class Optimizer:
                     f"{type(self).__name__}: {self.names[i]} has dtype {data.dtype} but its grad has dtype {g.dtype}; "
                     f"a gradient must have its parameter's dtype (cast it, or keep the model in one dtype)"
                 )
-            updates.append((i, self._writable(i, data), g))
+            seen, view = self._views[i]
+            updates.append((i, view if seen is data else self._writable(i, data), g))
         steps = self._t
         for i, _, _ in updates:
             steps[i] += 1
-        params = self.params
         try:
             self._apply(updates)
-        finally:  # an in-place update like any other: the parameter's version moves on
-            for i, _, _ in updates:
-                bump_version(params[i])
+        finally:  # an in-place update like any other: the parameters' versions move on
+            bump_versions([self.params[i] for i, _, _ in updates])
 
     def _writable(self, i: int, data: Array) -> Array:
         """A writable view of parameter i's (read-only) array, made once per array and kept."""
-        seen, view = self._views[i]
-        if seen is not data:
-            view = data.view()
-            try:
-                view.setflags(write=True)  # allowed when the memory's owner is writable
-            except ValueError:
-                raise ValueError(f"{type(self).__name__}: {self.names[i]} views read-only memory and cannot be "
-                                 f"updated in place; give the parameter its own copy (Tensor(array))") from None
-            self._views[i] = (data, view)
+        view = data.view()
+        try:
+            view.setflags(write=True)  # allowed when the memory's owner is writable
+        except ValueError:
+            raise ValueError(f"{type(self).__name__}: {self.names[i]} views read-only memory and cannot be "
+                             f"updated in place; give the parameter its own copy (Tensor(array))") from None
+        self._views[i] = (data, view)
         return view
 
     def _apply(self, updates: list[tuple[int, Array, Array]]) -> None:

@@ -414,8 +414,17 @@ def _store(data: Array, ufunc: np.ufunc | None, value: Any, name: str, t: Tensor
             ufunc(data, value, out=data, casting="same_kind")
 
 
+def bump_versions(tensors: list[Tensor]) -> None:
+    """`bump_version` for several tensors changed together, e.g. by an optimizer step (one stamp for all)."""
+    stamp = _LAST_STAMP[0] = next(_CLOCK)
+    for t in tensors:
+        base = t._vbase if t._vbase is not None else t
+        base._version += 1
+        base._stamp = stamp
+
+
 def bump_version(t: Tensor) -> None:
-    """Record an in-place change made to ``t.data`` outside the Tensor API (optimizers use it)."""
+    """Record an in-place change made to ``t.data`` outside the Tensor API."""
     base = t._vbase if t._vbase is not None else t
     base._version += 1
     base._stamp = _LAST_STAMP[0] = next(_CLOCK)
