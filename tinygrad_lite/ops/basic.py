@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .graph import defop
-from .tensor import Tensor
+from ..graph import defop
+from ..tensor import Tensor
 
 Axis = int | tuple[int, ...] | None
 
