@@ -19,7 +19,7 @@ from . import ops
 from .einsum import einsum
 from .tensor import Tensor, _wrap
 
-__all__ = ["SUPPORTED", "array_ufunc", "array_function"]
+__all__ = ["array_ufunc", "array_function", "register_function", "register_ufunc", "supported"]
 
 
 def _unsupported(what: str, why: str = "") -> TypeError:
@@ -244,12 +244,29 @@ for _f in (np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_lik
            np.shares_memory, np.broadcast_shapes):
     _FUNCTIONS[_f] = _on_data(_f)
 
-SUPPORTED: tuple[str, ...] = tuple(sorted(
-    {f"numpy.{u.__name__}" for u in (*_UFUNCS, *_CONSTANT_UFUNCS)}
-    | {f"numpy.{u.__name__}.reduce" for u in _REDUCTIONS}
-    | {f"numpy.{f.__name__}" for f in _FUNCTIONS}
-))
-"""The NumPy ufuncs and functions that work on Tensors."""
+def register_ufunc(ufunc: np.ufunc, op: Callable[..., Tensor]) -> None:
+    """Make ``ufunc(tensor, ...)`` call ``op`` (op modules register the ufuncs they implement)."""
+    _UFUNCS[ufunc] = op
+
+
+def register_function(func: Callable, impl: Callable) -> None:
+    """Make the NumPy function ``func`` on Tensors call ``impl`` with the same arguments."""
+    _FUNCTIONS[func] = impl
+
+
+def supported() -> tuple[str, ...]:
+    """The NumPy ufuncs and functions that work on Tensors."""
+    return tuple(sorted(
+        {f"numpy.{u.__name__}" for u in (*_UFUNCS, *_CONSTANT_UFUNCS)}
+        | {f"numpy.{u.__name__}.reduce" for u in _REDUCTIONS}
+        | {f"numpy.{f.__name__}" for f in _FUNCTIONS}
+    ))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SUPPORTED":  # computed when asked: op modules register more as they load
+        return supported()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:

@@ -11,6 +11,7 @@ from .basic import (
     argmin,
     astype,
     broadcast_to,
+    call_op,
     clip,
     concatenate,
     copy,
@@ -50,10 +51,12 @@ from .basic import (
     sum_,
     tanh,
     transpose,
+    unreduce,
     where,
 )
 
 __all__ = [
+    "call_op", "unreduce",
     "absolute", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "concatenate", "copy", "div", "eq",
     "exp", "expm1", "ge", "getitem", "gt", "index_add", "le", "linear", "log", "log1p", "log_softmax", "logsumexp",
     "lt", "matmul", "max_", "maximum", "mean", "min_", "minimum", "mul", "ne", "neg", "power", "relu", "reshape",

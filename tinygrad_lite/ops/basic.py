@@ -33,8 +33,9 @@ def _zero(g):
     return g * 0
 
 
-def _expand(g, shape: tuple[int, ...], axis: Axis, keepdims: bool):
-    """The cotangent of a reduction over ``axis`` broadcast back over the input's ``shape``."""
+def unreduce(g, shape: tuple[int, ...], axis: Axis, keepdims: bool):
+    """The cotangent of a reduction over ``axis`` broadcast back over the input's ``shape``
+    (for reductions' VJPs: a fresh array on arrays, a broadcast op on Tensors)."""
     if not keepdims and axis is not None:
         g = np.expand_dims(g, axis)
     if type(g) is np.ndarray:  # first order: a fresh array is cheaper than np.broadcast_to's view
@@ -44,8 +45,9 @@ def _expand(g, shape: tuple[int, ...], axis: Axis, keepdims: bool):
     return np.broadcast_to(g, shape)
 
 
-def _call(op: Any, *args: Any, **options: Any) -> Any:
-    """``op`` inside a VJP: a Tensor when given Tensors (higher order), else just its array."""
+def call_op(op: Any, *args: Any, **options: Any) -> Any:
+    """``op`` inside a VJP whose NumPy form has no protocol hook (a scatter, say): a recorded
+    Tensor when given Tensors (a higher-order gradient), else just the array of its forward."""
     if any(isinstance(a, Tensor) for a in args):
         return op(*args, **options)
     return op.__wrapped_op__(*args, **options)[0]
@@ -259,7 +261,7 @@ def where(condition, a, b):
 @defop(name="sum", fresh_grads=True)
 def sum_(x, *, axis=None, keepdims=False):
     """Σ over ``axis``;  ∂x = g broadcast back over the summed axes."""
-    return np.add.reduce(x, axis=axis, keepdims=keepdims), lambda g: _expand(g, x.shape, axis, keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims), lambda g: unreduce(g, x.shape, axis, keepdims)
 
 
 @defop(fresh_grads=True)
@@ -267,7 +269,7 @@ def mean(x, *, axis=None, keepdims=False):
     """Mean over ``axis``;  ∂x = g / n broadcast back (n = number of elements averaged)."""
     total = np.add.reduce(x, axis=axis, keepdims=keepdims)  # checks the axis before anything else
     n = x.size // total.size if total.size else 1  # an empty mean is 0/0 = nan, as in NumPy
-    return total / n, lambda g: _expand(g / n, x.shape, axis, keepdims)
+    return total / n, lambda g: unreduce(g / n, x.shape, axis, keepdims)
 
 
 def _extremum(x, out, axis, keepdims):
@@ -275,7 +277,7 @@ def _extremum(x, out, axis, keepdims):
     def vjp(g):
         top = out if keepdims or axis is None else np.expand_dims(out, axis)
         winners = (x == top).astype(g.dtype)
-        return winners / winners.sum(axis=axis, keepdims=True) * _expand(g, x.shape, axis, keepdims)
+        return winners / winners.sum(axis=axis, keepdims=True) * unreduce(g, x.shape, axis, keepdims)
 
     return vjp
 
@@ -311,7 +313,7 @@ def logsumexp(x, *, axis=-1, keepdims=False):
     def vjp(g):
         with np.errstate(invalid="ignore"):
             safe = np.where(out_kept == -np.inf, 0, out_kept)
-            return _expand(g, x.shape, axis, keepdims) * np.exp(x - safe)
+            return unreduce(g, x.shape, axis, keepdims) * np.exp(x - safe)
 
     return out, vjp
 
@@ -396,7 +398,7 @@ def index_add(g, *, index=(), shape=()):
 def getitem(x, *, index=()):
     """x[index] for ints, slices, None, Ellipsis and integer/bool arrays;  ∂x = g scattered back (repeats add up)."""
     shape = x.shape
-    return x[index], lambda g: _call(index_add, g, index=index, shape=shape)
+    return x[index], lambda g: call_op(index_add, g, index=index, shape=shape)
 
 
 def _axis_slice(axis: int, part: Any) -> tuple:
