@@ -264,20 +264,20 @@ class Tensor:
     def sigmoid(self) -> Tensor: return ops.sigmoid(self)
     def clip(self, low: Any = None, high: Any = None) -> Tensor: return ops.clip(self, low=low, high=high)
     def dot(self, other: Any) -> Tensor: return ops.matmul(self, other)
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return ops.sum_(self, axis=axis, keepdims=keepdims)
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return ops.mean(self, axis=axis, keepdims=keepdims)
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return ops.max_(self, axis=axis, keepdims=keepdims)
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return ops.min_(self, axis=axis, keepdims=keepdims)
-    def argmax(self, axis: int | None = None) -> Tensor: return ops.argmax(self, axis=axis)
-    def argmin(self, axis: int | None = None) -> Tensor: return ops.argmin(self, axis=axis)
-    def logsumexp(self, axis: Any = -1, keepdims: bool = False) -> Tensor:
-        return ops.logsumexp(self, axis=axis, keepdims=keepdims)
-    def log_softmax(self, axis: int = -1) -> Tensor: return ops.log_softmax(self, axis=axis)
-    def softmax(self, axis: int = -1) -> Tensor: return ops.softmax(self, axis=axis)
+    def sum(self, axis: Any = None, keepdims: bool = False, **dim_keepdim: Any) -> Tensor:
+        return ops.sum_(self, axis=axis, keepdims=keepdims, **dim_keepdim)
+    def mean(self, axis: Any = None, keepdims: bool = False, **dim_keepdim: Any) -> Tensor:
+        return ops.mean(self, axis=axis, keepdims=keepdims, **dim_keepdim)
+    def max(self, axis: Any = None, keepdims: bool = False, **dim_keepdim: Any) -> Tensor:
+        return ops.max_(self, axis=axis, keepdims=keepdims, **dim_keepdim)
+    def min(self, axis: Any = None, keepdims: bool = False, **dim_keepdim: Any) -> Tensor:
+        return ops.min_(self, axis=axis, keepdims=keepdims, **dim_keepdim)
+    def argmax(self, axis: Any = None, **kw: Any) -> Tensor: return ops.argmax(self, axis=axis, **kw)
+    def argmin(self, axis: Any = None, **kw: Any) -> Tensor: return ops.argmin(self, axis=axis, **kw)
+    def logsumexp(self, axis: Any = -1, keepdims: bool = False, **dim_keepdim: Any) -> Tensor:
+        return ops.logsumexp(self, axis=axis, keepdims=keepdims, **dim_keepdim)
+    def log_softmax(self, axis: int = -1, **dim: Any) -> Tensor: return ops.log_softmax(self, axis=axis, **dim)
+    def softmax(self, axis: int = -1, **dim: Any) -> Tensor: return ops.softmax(self, axis=axis, **dim)
     def reshape(self, *shape: Any) -> Tensor: return ops.reshape(self, shape=_shape_arg(shape))
     def transpose(self, *axes: Any) -> Tensor: return ops.transpose(self, axes=_shape_arg(axes) or None)
     T = property(lambda self: ops.transpose(self), doc="The transpose (axes reversed).")

@@ -257,16 +257,32 @@ def where(condition, a, b):
     return np.where(c, a, b), (None, lambda g: np.where(c, g, 0), lambda g: np.where(c, 0, g))
 
 
+def torch_axes(name: str, axis: Any, keepdims: bool, dim: Any, keepdim: Any) -> tuple[Any, bool]:
+    """(axis, keepdims) from NumPy's ``axis``/``keepdims`` or PyTorch's ``dim``/``keepdim``; a list
+    of axes becomes a tuple."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{name}: give axis (NumPy) or dim (PyTorch), not both")
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    return (tuple(axis) if isinstance(axis, list) else axis), bool(keepdims)
+
+
 # --------------------------------------------------------------- reductions
 @defop(name="sum", fresh_grads=True)
-def sum_(x, *, axis=None, keepdims=False):
+def sum_(x, *, axis=None, keepdims=False, dim=None, keepdim=None):
     """Σ over ``axis``;  ∂x = g broadcast back over the summed axes."""
+    if dim is not None or keepdim is not None or type(axis) is list:
+        axis, keepdims = torch_axes("sum", axis, keepdims, dim, keepdim)
     return np.add.reduce(x, axis=axis, keepdims=keepdims), lambda g: unreduce(g, x.shape, axis, keepdims)
 
 
 @defop(fresh_grads=True)
-def mean(x, *, axis=None, keepdims=False):
+def mean(x, *, axis=None, keepdims=False, dim=None, keepdim=None):
     """Mean over ``axis``;  ∂x = g / n broadcast back (n = number of elements averaged)."""
+    if dim is not None or keepdim is not None or type(axis) is list:
+        axis, keepdims = torch_axes("mean", axis, keepdims, dim, keepdim)
     total = np.add.reduce(x, axis=axis, keepdims=keepdims)  # checks the axis before anything else
     n = x.size // total.size if total.size else 1  # an empty mean is 0/0 = nan, as in NumPy
     return total / n, lambda g: unreduce(g / n, x.shape, axis, keepdims)
@@ -283,24 +299,29 @@ def _extremum(x, out, axis, keepdims):
 
 
 @defop(name="max", fresh_grads=True)
-def max_(x, *, axis=None, keepdims=False):
+def max_(x, *, axis=None, keepdims=False, dim=None, keepdim=None):
     """Max over ``axis``;  ∂x = g at the maximum (shared equally between ties, as amax)."""
+    if dim is not None or keepdim is not None or type(axis) is list:
+        axis, keepdims = torch_axes("max", axis, keepdims, dim, keepdim)
     out = x.max(axis=axis, keepdims=keepdims)
     return out, _extremum(x, out, axis, keepdims)
 
 
 @defop(name="min", fresh_grads=True)
-def min_(x, *, axis=None, keepdims=False):
+def min_(x, *, axis=None, keepdims=False, dim=None, keepdim=None):
     """Min over ``axis``;  ∂x = g at the minimum (shared equally between ties, as amin)."""
+    if dim is not None or keepdim is not None or type(axis) is list:
+        axis, keepdims = torch_axes("min", axis, keepdims, dim, keepdim)
     out = x.min(axis=axis, keepdims=keepdims)
     return out, _extremum(x, out, axis, keepdims)
 
 
 @defop(fresh_grads=True)
-def logsumexp(x, *, axis=-1, keepdims=False):
+def logsumexp(x, *, axis=-1, keepdims=False, dim=None, keepdim=None):
     """log Σ eˣ over ``axis``, shifted by the max (by 0 where the max is ±inf);  ∂x = g ⊙ e^(x − out).
 
     Over an empty axis it is −inf; a slice of all −inf gives −inf (gradient 0), +inf gives +inf."""
+    axis, keepdims = torch_axes("logsumexp", None if dim is not None else axis, keepdims, dim, keepdim)
     with np.errstate(divide="ignore"):
         if x.size == 0:
             top = 0
@@ -319,8 +340,9 @@ def logsumexp(x, *, axis=-1, keepdims=False):
 
 
 @defop(fresh_grads=True)
-def log_softmax(x, *, axis=-1):
+def log_softmax(x, *, axis=-1, dim=None):
     """x − log Σ eˣ over ``axis`` (shifted by the max: no overflow);  ∂x = g − softmax ⊙ Σg."""
+    axis = axis if dim is None else dim
     if x.size == 0:
         return x * 1, _identity
     shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
@@ -329,8 +351,9 @@ def log_softmax(x, *, axis=-1):
 
 
 @defop(fresh_grads=True)
-def softmax(x, *, axis=-1):
+def softmax(x, *, axis=-1, dim=None):
     """eˣ / Σ eˣ over ``axis`` (shifted by the max);  ∂x = s ⊙ (g − Σ g ⊙ s)."""
+    axis = axis if dim is None else dim
     if x.size == 0:
         return x * 1, _identity
     e = np.exp(x - np.maximum.reduce(x, axis=axis, keepdims=True))
@@ -461,12 +484,16 @@ ge = _comparison("ge", np.greater_equal)
 
 
 @defop
-def argmax(x, *, axis=None):
+def argmax(x, *, axis=None, keepdims=False, dim=None, keepdim=None):
     """Index of the maximum along ``axis`` (an integer tensor; not differentiable)."""
-    return np.argmax(x, axis=axis), None
+    if dim is not None or keepdim is not None or type(axis) is list:
+        axis, keepdims = torch_axes("argmax", axis, keepdims, dim, keepdim)
+    return np.argmax(x, axis=axis, keepdims=keepdims), None
 
 
 @defop
-def argmin(x, *, axis=None):
+def argmin(x, *, axis=None, keepdims=False, dim=None, keepdim=None):
     """Index of the minimum along ``axis`` (an integer tensor; not differentiable)."""
-    return np.argmin(x, axis=axis), None
+    if dim is not None or keepdim is not None or type(axis) is list:
+        axis, keepdims = torch_axes("argmin", axis, keepdims, dim, keepdim)
+    return np.argmin(x, axis=axis, keepdims=keepdims), None
