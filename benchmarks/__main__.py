@@ -36,7 +36,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None,
                    help="limit NumPy's BLAS (threadpoolctl) and torch to this many threads")
     p.add_argument("--malloc-default", action="store_true",
-                   help="leave glibc malloc as it is (default: tinygrad_lite.allocator.keep_freed_memory(), "
+                   help="leave glibc malloc as it is (default: models.allocator.keep_freed_memory(), "
                         "which applies to every framework alike)")
     p.add_argument("--profile-steps", type=int, default=300, help="steps per profile run (section 'profile')")
     args = p.parse_args(argv)
@@ -78,9 +78,9 @@ def _limit_threads(n: int | None) -> Any:
 def _keep_freed_memory() -> str:
     """Keep freed blocks in the heap for reuse (one process-wide setting, so every framework gets it)."""
     try:
-        from tinygrad_lite.allocator import keep_freed_memory
+        from models.allocator import keep_freed_memory
     except ImportError:
-        return "glibc default (tinygrad_lite.allocator not available)"
+        return "glibc default (models.allocator not available)"
     return "keep_freed_memory() (trim/mmap thresholds raised)" if keep_freed_memory() else "default (not glibc)"
 
 

@@ -33,9 +33,9 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from models.allocator import keep_freed_memory  # noqa: E402
 from models.presets import PRESETS, REFERENCE, canonical_preset, resolve_config  # noqa: E402
 from models.train import run  # noqa: E402
-from tinygrad_lite.allocator import keep_freed_memory  # noqa: E402
 from tinygrad_lite.data import DatasetNotFoundError, load_arrays  # noqa: E402
 
 TARGETS = {("best", "mnist"): 0.980, ("best", "fashion-mnist"): 0.895}

@@ -35,6 +35,7 @@ import numpy as np
 
 import tinygrad_lite.nn as nn
 from models import report
+from models.allocator import keep_freed_memory
 from models.checkpoint import (
     CheckpointError,
     atomic_write_text,
@@ -57,7 +58,6 @@ from models.presets import (
     to_toml,
 )
 from tinygrad_lite import optim
-from tinygrad_lite.allocator import keep_freed_memory
 from tinygrad_lite.data import DatasetNotFoundError, augment, iterate_minibatches, load_dataset, train_val_split
 from tinygrad_lite.tensor import from_numpy, no_grad
 

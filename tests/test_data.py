@@ -540,7 +540,7 @@ def test_rotation_turns_counter_clockwise():
 def test_augment_chunks_match(monkeypatch):
     x = np.random.default_rng(0).random((10, 784)).astype(np.float32)
     whole = augment(x, rng=3)
-    monkeypatch.setattr(data, "_AUGMENT_CHUNK", 3)
+    monkeypatch.setattr(data.transforms, "_AUGMENT_CHUNK", 3)
     np.testing.assert_array_equal(augment(x, rng=3), whole)
 
 

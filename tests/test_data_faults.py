@@ -205,7 +205,7 @@ def test_a_stalled_mirror_times_out_and_never_leaves_the_file_before_its_checksu
 
 
 def test_a_mirror_sending_too_much_is_abandoned(mirror, tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "MAX_DOWNLOAD_BYTES", 64 << 10)
+    monkeypatch.setattr(data.download, "MAX_DOWNLOAD_BYTES", 64 << 10)
     with pytest.raises(DatasetNotFoundError, match=r"big/train-images-idx3-ubyte.gz: ValueError: larger than 65536"):
         load_dataset("faulty", cache_dir=tmp_path / "c", mirrors=[mirror.url + "/big/"], timeout=5)
     assert _names(tmp_path / "c") == ["faulty"]

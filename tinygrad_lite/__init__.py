@@ -13,7 +13,7 @@ from .tensor import (  # first, always: tensor imports the modules its methods c
 )
 
 # isort: on
-from . import autograd, data, func, nn, numpy_api, ops, optim
+from . import autograd, func, nn, numpy_api, ops, optim
 from .autograd import grad
 from .einsum import einsum
 from .gradcheck import GradcheckError, GradcheckWarning, gradcheck
@@ -59,6 +59,15 @@ from .ops import min_ as min
 from .ops import sum_ as sum
 
 __version__ = "0.2.0"
+
+
+def __getattr__(name: str):
+    """``tinygrad_lite.data`` is imported on first use: it brings network and compression modules."""
+    if name == "data":
+        import importlib
+
+        return importlib.import_module(".data", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "AnomalyError", "GradcheckError", "GradcheckWarning", "GraphFreedError", "Tensor", "absolute", "add",
