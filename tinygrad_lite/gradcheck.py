@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor, no_grad, writable
+from .inplace import writable
+from .tensor import Tensor, no_grad
 
 __all__ = ["GradcheckError", "GradcheckWarning", "gradcheck", "numeric_jacobian"]
 

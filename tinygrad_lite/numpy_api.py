@@ -15,11 +15,28 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
-from .einsum import einsum
 from .tensor import Tensor, _wrap
 
 __all__ = ["array_ufunc", "array_function", "register_function", "register_ufunc", "supported"]
+
+# What NumPy calls on Tensors become. The op modules register their own entries as they load
+# (below, ``from . import ops``), so these two tables and their registration functions come first.
+_UFUNCS: dict[np.ufunc, Callable[..., Tensor]] = {}
+_FUNCTIONS: dict[Callable, Callable] = {}
+
+
+def register_ufunc(ufunc: np.ufunc, op: Callable[..., Tensor]) -> None:
+    """Make ``ufunc(tensor, ...)`` call ``op`` (op modules register the ufuncs they implement)."""
+    _UFUNCS[ufunc] = op
+
+
+def register_function(func: Callable, impl: Callable) -> None:
+    """Make the NumPy function ``func`` on Tensors call ``impl`` with the same arguments."""
+    _FUNCTIONS[func] = impl
+
+
+from . import ops  # noqa: E402  (loads every op module, which register into the tables above)
+from .einsum import einsum  # noqa: E402
 
 
 def _unsupported(what: str, why: str = "") -> TypeError:
@@ -39,7 +56,7 @@ def _wrap_constant(result: Any) -> Tensor:
 
 
 # ------------------------------------------------------------------- ufuncs
-_UFUNCS: dict[np.ufunc, Callable[..., Tensor]] = {
+_BUILTIN_UFUNCS: dict[np.ufunc, Callable[..., Tensor]] = {
     np.add: ops.add,
     np.subtract: ops.sub,
     np.multiply: ops.mul,
@@ -214,7 +231,7 @@ def _arg(op: Callable) -> Callable:
     return call
 
 
-_FUNCTIONS: dict[Callable, Callable] = {
+_BUILTIN_FUNCTIONS: dict[Callable, Callable] = {
     np.sum: _reduction(ops.sum_),
     np.mean: _reduction(ops.mean),
     np.max: _reduction(ops.max_),
@@ -242,17 +259,10 @@ for _f in (np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_lik
            np.isclose, np.allclose, np.array_equal, np.count_nonzero, np.argsort, np.nonzero, np.flatnonzero,
            np.unravel_index, np.any, np.all, np.iscomplexobj, np.isrealobj, np.can_cast, np.may_share_memory,
            np.shares_memory, np.broadcast_shapes):
-    _FUNCTIONS[_f] = _on_data(_f)
-
-def register_ufunc(ufunc: np.ufunc, op: Callable[..., Tensor]) -> None:
-    """Make ``ufunc(tensor, ...)`` call ``op`` (op modules register the ufuncs they implement)."""
-    _UFUNCS[ufunc] = op
-
-
-def register_function(func: Callable, impl: Callable) -> None:
-    """Make the NumPy function ``func`` on Tensors call ``impl`` with the same arguments."""
-    _FUNCTIONS[func] = impl
-
+    _BUILTIN_FUNCTIONS[_f] = _on_data(_f)
+for _table, _builtins in ((_UFUNCS, _BUILTIN_UFUNCS), (_FUNCTIONS, _BUILTIN_FUNCTIONS)):
+    for _key, _impl in _builtins.items():  # an op module's own registration wins
+        _table.setdefault(_key, _impl)
 
 def supported() -> tuple[str, ...]:
     """The NumPy ufuncs and functions that work on Tensors."""

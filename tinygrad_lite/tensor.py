@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .mode import _CLOCK, _LAST_STAMP, _MODE, detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .inplace import bump_version, inplace_refused, store_inplace, writable
+from .mode import _MODE, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 
 __all__ = [
     "Tensor",
@@ -282,17 +283,109 @@ class Tensor:
     def transpose(self, *axes: Any) -> Tensor: return ops.transpose(self, axes=_shape_arg(axes) or None)
     T = property(lambda self: ops.transpose(self), doc="The transpose (axes reversed).")
     def astype(self, dtype: Any) -> Tensor: return ops.astype(self, dtype=np.dtype(dtype))  # ∂ cast back
+    def to(self, dtype: Any = None) -> Tensor: return ops.to(self, dtype)
+    def float(self) -> Tensor: return ops.astype(self, dtype=np.dtype(np.float32))
+    def double(self) -> Tensor: return ops.astype(self, dtype=np.dtype(np.float64))
     def copy(self) -> Tensor: return ops.copy(self)  # new memory, in the graph
+    def __floordiv__(self, other: Any) -> Tensor: return ops.floor_divide(self, other)
+    def __rfloordiv__(self, other: Any) -> Tensor: return ops.floor_divide(other, self)
+    def __mod__(self, other: Any) -> Tensor: return ops.remainder(self, other)
+    def __rmod__(self, other: Any) -> Tensor: return ops.remainder(other, self)
+
+    # elementwise (PyTorch's method names; the functions are tinygrad_lite.<name>)
+    def expm1(self) -> Tensor: return ops.expm1(self)
+    def log1p(self) -> Tensor: return ops.log1p(self)
+    def log2(self) -> Tensor: return ops.log2(self)
+    def sign(self) -> Tensor: return ops.sign(self)
+    def square(self) -> Tensor: return ops.square(self)
+    def rsqrt(self) -> Tensor: return ops.rsqrt(self)
+    def sin(self) -> Tensor: return ops.sin(self)
+    def cos(self) -> Tensor: return ops.cos(self)
+    def tan(self) -> Tensor: return ops.tan(self)
+    def asin(self) -> Tensor: return ops.asin(self)
+    def acos(self) -> Tensor: return ops.acos(self)
+    def atan(self) -> Tensor: return ops.atan(self)
+    def atan2(self, other: Any) -> Tensor: return ops.atan2(self, other)
+    arcsin, arccos, arctan, arctan2 = asin, acos, atan, atan2
+    def sinh(self) -> Tensor: return ops.sinh(self)
+    def cosh(self) -> Tensor: return ops.cosh(self)
+    def erf(self) -> Tensor: return ops.erf(self)
+    def erfc(self) -> Tensor: return ops.erfc(self)
+    def floor(self) -> Tensor: return ops.floor(self)
+    def ceil(self) -> Tensor: return ops.ceil(self)
+    def trunc(self) -> Tensor: return ops.trunc(self)
+    def round(self, decimals: int = 0) -> Tensor: return ops.round_(self, decimals=decimals)
+    def copysign(self, other: Any) -> Tensor: return ops.copysign(self, other)
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return ops.div(self, other, rounding_mode=rounding_mode)
+    divide = div
+    def floor_divide(self, other: Any) -> Tensor: return ops.floor_divide(self, other)
+    def remainder(self, other: Any) -> Tensor: return ops.remainder(self, other)
+    def fmod(self, other: Any) -> Tensor: return ops.fmod(self, other)
+    def maximum(self, other: Any) -> Tensor: return ops.maximum(self, other)
+    def minimum(self, other: Any) -> Tensor: return ops.minimum(self, other)
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor: return ops.clip(self, low=min, high=max)  # noqa: A002
+    def isclose(self, other: Any, **kw: Any) -> Tensor: return ops.isclose(self, other, **kw)
+    def allclose(self, other: Any, **kw: Any) -> bool: return ops.allclose(self, other, **kw)
+    def equal(self, other: Any) -> bool: return ops.equal(self, other)
+    def isfinite(self) -> Tensor: return ops.isfinite(self)
+    def isnan(self) -> Tensor: return ops.isnan(self)
+    def isinf(self) -> Tensor: return ops.isinf(self)
+
+    # reductions, scans and sorting
+    def amax(self, *a: Any, **kw: Any) -> Tensor: return ops.amax(self, *a, **kw)
+    def amin(self, *a: Any, **kw: Any) -> Tensor: return ops.amin(self, *a, **kw)
+    def prod(self, *a: Any, **kw: Any) -> Tensor: return ops.prod(self, *a, **kw)
+    def var(self, *a: Any, **kw: Any) -> Tensor: return ops.var(self, *a, **kw)
+    def std(self, *a: Any, **kw: Any) -> Tensor: return ops.std(self, *a, **kw)
+    def norm(self, *a: Any, **kw: Any) -> Tensor: return ops.norm(self, *a, **kw)
+    def cumsum(self, *a: Any, **kw: Any) -> Tensor: return ops.cumsum(self, *a, **kw)
+    def cumprod(self, *a: Any, **kw: Any) -> Tensor: return ops.cumprod(self, *a, **kw)
+    def logcumsumexp(self, *a: Any, **kw: Any) -> Tensor: return ops.logcumsumexp(self, *a, **kw)
+    def cummax(self, *a: Any, **kw: Any) -> Any: return ops.cummax(self, *a, **kw)  # (values, indices)
+    def cummin(self, *a: Any, **kw: Any) -> Any: return ops.cummin(self, *a, **kw)
+    def sort(self, *a: Any, **kw: Any) -> Any: return ops.sort(self, *a, **kw)  # (values, indices)
+    def argsort(self, *a: Any, **kw: Any) -> Tensor: return ops.argsort(self, *a, **kw)
+    def topk(self, *a: Any, **kw: Any) -> Any: return ops.topk(self, *a, **kw)  # (values, indices)
+
+    # shape, gather and scatter
+    def expand(self, *sizes: Any) -> Tensor: return ops.expand(self, *sizes)
+    def expand_as(self, other: Any) -> Tensor: return ops.expand(self, *other.shape)
+    def broadcast_to(self, shape: Any) -> Tensor: return ops.broadcast_to(self, shape=tuple(shape))
+    def repeat(self, *sizes: Any) -> Tensor: return ops.repeat(self, *sizes)
+    def tile(self, *a: Any) -> Tensor: return ops.tile(self, *a)
+    def repeat_interleave(self, *a: Any, **kw: Any) -> Tensor: return ops.repeat_interleave(self, *a, **kw)
+    def squeeze(self, *a: Any, **kw: Any) -> Tensor: return ops.squeeze(self, *a, **kw)
+    def unsqueeze(self, *a: Any, **kw: Any) -> Tensor: return ops.unsqueeze(self, *a, **kw)
+    def flatten(self, *a: Any, **kw: Any) -> Tensor: return ops.flatten(self, *a, **kw)
+    def permute(self, *dims: Any) -> Tensor: return ops.permute(self, *dims)
+    def movedim(self, *a: Any, **kw: Any) -> Tensor: return ops.movedim(self, *a, **kw)
+    def view(self, *shape: Any) -> Tensor: return ops.view(self, *shape)
+    def narrow(self, *a: Any, **kw: Any) -> Tensor: return ops.narrow(self, *a, **kw)
+    def flip(self, *a: Any, **kw: Any) -> Tensor: return ops.flip(self, *a, **kw)
+    def roll(self, *a: Any, **kw: Any) -> Tensor: return ops.roll(self, *a, **kw)
+    def tril(self, *a: Any, **kw: Any) -> Tensor: return ops.tril(self, *a, **kw)
+    def triu(self, *a: Any, **kw: Any) -> Tensor: return ops.triu(self, *a, **kw)
+    def diagonal(self, *a: Any, **kw: Any) -> Tensor: return ops.diagonal(self, *a, **kw)
+    def diagonal_scatter(self, *a: Any, **kw: Any) -> Tensor: return ops.diagonal_scatter(self, *a, **kw)
+    def split(self, *a: Any, **kw: Any) -> tuple: return ops.split(self, *a, **kw)
+    def chunk(self, *a: Any, **kw: Any) -> tuple: return ops.chunk(self, *a, **kw)
+    def gather(self, *a: Any, **kw: Any) -> Tensor: return ops.gather(self, *a, **kw)
+    def take_along_dim(self, *a: Any, **kw: Any) -> Tensor: return ops.take_along_dim(self, *a, **kw)
+    def index_select(self, *a: Any, **kw: Any) -> Tensor: return ops.index_select(self, *a, **kw)
+    def scatter(self, *a: Any, **kw: Any) -> Tensor: return ops.scatter(self, *a, **kw)
+    def scatter_add(self, *a: Any, **kw: Any) -> Tensor: return ops.scatter_add(self, *a, **kw)
+    def scatter_reduce(self, *a: Any, **kw: Any) -> Tensor: return ops.scatter_reduce(self, *a, **kw)
 
     # ----------------------------------------------------------------- in place
     def _inplace(self, name: str, ufunc: np.ufunc | None, other: Any) -> Tensor:
         """Apply ``self.data ← ufunc(self.data, other)`` (or a plain store) in place and bump the version."""
         if _MODE.enabled and (self._rg or (isinstance(other, Tensor) and other._rg)):
-            raise _inplace_refused(self, name, other)
+            raise inplace_refused(self, name, other)
         value = _operand(other)
         data = self.data
         if not data.flags.writeable:  # a parameter: writable only here, through the versioned API
-            _store(data, ufunc, value, name, self)
+            store_inplace(data, ufunc, value, name, self)
         elif ufunc is None:
             data[...] = value
         else:
@@ -343,14 +436,14 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         if _MODE.enabled and (self._rg or (isinstance(value, Tensor) and value._rg)):
-            raise _inplace_refused(self, "__setitem__", value)
+            raise inplace_refused(self, "__setitem__", value)
         value = _operand(value)
         index = _index_arg(index)
         data = self.data
         if data.flags.writeable:
             data[index] = value
         else:
-            with _writable(data, self):
+            with writable(self):
                 data[index] = value
         bump_version(self)
 
@@ -385,73 +478,6 @@ def from_numpy(array: Array) -> Tensor:
     if array.dtype.kind not in "fiub":
         raise TypeError(f"from_numpy: unsupported dtype {array.dtype} (need float, integer or bool data)")
     return _wrap(array)
-
-
-class _writable:
-    """Context: make a read-only parameter array writable for one versioned in-place write."""
-
-    def __init__(self, data: Array, t: Tensor) -> None:
-        self.data, self.t = data, t
-
-    def __enter__(self) -> None:
-        try:
-            self.data.setflags(write=True)
-        except ValueError:
-            raise ValueError(
-                f"in-place write into a tensor (shape {self.t.shape}, dtype {self.t.dtype}) whose memory is "
-                f"read-only (a view of a read-only array)"
-            ) from None
-
-    def __exit__(self, *exc: object) -> None:
-        self.data.setflags(write=False)
-
-
-def _store(data: Array, ufunc: np.ufunc | None, value: Any, name: str, t: Tensor) -> None:
-    with _writable(data, t):
-        if ufunc is None:
-            data[...] = value
-        else:
-            ufunc(data, value, out=data, casting="same_kind")
-
-
-def bump_versions(tensors: list[Tensor]) -> None:
-    """`bump_version` for several tensors changed together, e.g. by an optimizer step (one stamp for all)."""
-    stamp = _LAST_STAMP[0] = next(_CLOCK)
-    for t in tensors:
-        base = t._vbase if t._vbase is not None else t
-        base._version += 1
-        base._stamp = stamp
-
-
-def bump_version(t: Tensor) -> None:
-    """Record an in-place change made to ``t.data`` outside the Tensor API."""
-    base = t._vbase if t._vbase is not None else t
-    base._version += 1
-    base._stamp = _LAST_STAMP[0] = next(_CLOCK)
-
-
-def writable(t: Tensor) -> _writable:
-    """Context for code that updates a parameter's array in place (``with writable(p): p.data -= u``);
-    the caller bumps the version (`bump_version`)."""
-    return _writable(t.data, t)
-
-
-def _inplace_refused(t: Tensor, name: str, other: Any) -> RuntimeError:
-    what = f"tensor of shape {t.shape}, dtype {t.dtype}"
-    if t._rg and t._ctx is None:
-        return RuntimeError(
-            f"{name}: in-place operation on a leaf tensor that requires grad ({what}) while grad mode is on; "
-            f"wrap the update in `with tinygrad_lite.no_grad():` (as optimizers do)"
-        )
-    if t._rg:
-        return RuntimeError(
-            f"{name}: in-place operation on a tensor that is part of a recorded graph ({what}, made by "
-            f"'{t._op.name}'); use the out-of-place form (x = x + y) so the graph stays exact"
-        )
-    return RuntimeError(
-        f"{name}: in-place operation with an operand that requires grad on a {what} would have to record the "
-        f"graph; use the out-of-place form (x = x + y)"
-    )
 
 
 def _check_rerun(t: Tensor, what: str) -> None:

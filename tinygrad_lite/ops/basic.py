@@ -73,13 +73,6 @@ def mul(a, b):
 
 
 @defop(fresh_grads=True)
-def div(a, b):
-    """a / b;  ∂a = g / b, ∂b = −g ⊙ a / b²."""
-    out = a / b
-    return out, (lambda g: g / b, lambda g: -g * out / b)
-
-
-@defop(fresh_grads=True)
 def neg(x):
     """−x;  ∂x = −g."""
     return -x, _negate
