@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from ..inplace import bump_versions
 from ..nn.utils import key_problems
-from ..tensor import Tensor, bump_versions
+from ..tensor import Tensor
 
 __all__ = ["Optimizer", "ParamsT", "check_number"]
 
