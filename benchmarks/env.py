@@ -6,6 +6,7 @@ to NumPy's build configuration and say that the kernel and thread count are unkn
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import os
@@ -142,3 +143,17 @@ def header(meta: dict[str, Any]) -> str:
 def metadata() -> dict[str, Any]:
     """Everything ``header`` prints, as a dict (the ``meta`` of the JSON output)."""
     return {"machine": machine(), "versions": versions(), "blas": blas(), "argv": sys.argv[1:]}
+
+
+def limit_threads(n: int | None) -> Any:
+    """A threadpoolctl limit of NumPy's BLAS to ``n`` threads, to use as a context or keep alive.
+
+    None leaves the BLAS as configured (a context that does nothing). Raises ImportError
+    without threadpoolctl. Torch follows: ``frameworks.import_torch`` matches its thread
+    count to the BLAS's whenever a torch contender is built.
+    """
+    if n is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n, user_api="blas")

@@ -1,21 +1,27 @@
-"""One training step of the same ReLU MLP in every framework we compare, from the same weights.
+"""The frameworks we compare, one adapter each; every section takes its contenders from here.
 
 A training step is: forward, mean softmax cross-entropy, backward, plain SGD update with the
-same learning rate. Every trainer starts from the same float32 weights (a ``ManualMLP``
-draw, named ``layers.<l>.weight`` (in, out) / ``layers.<l>.bias``), takes NumPy batches
-(float32 images, int64 labels) and can report its parameters as NumPy arrays, so a sanity
-check can compare them after a step.
+same learning rate. Every trainer starts from the same weights (a ``ManualMLP`` draw, named
+``layers.<l>.weight`` (in, out) / ``layers.<l>.bias``, in the dtype the weights have), takes
+NumPy batches (float images, int64 labels) and can report its parameters as NumPy arrays, so
+a sanity check can compare them after a step.
 
+- ``manual``: ``models.manual.ManualMLP`` forward/loss/backward + ``ManualSGD`` (the readable reference)
+- ``numpy-opt``: ``benchmarks.fast_numpy.FastMLP``, the same step as fast as we can write it in NumPy
 - ``tinygrad_lite``: ``models.mlp.MLP`` + ``nn.cross_entropy`` + ``optim.SGD`` (zero_grad each step)
-- ``manual``: ``models.manual.ManualMLP`` forward/loss/backward + ``ManualSGD`` (the reference)
 - ``torch``: ``nn.Linear`` + ``F.cross_entropy`` + ``torch.optim.SGD`` (CPU eager, threads = BLAS threads)
 - ``autograd`` (HIPS): ``value_and_grad`` of a NumPy-style loss, in-place SGD on the arrays
 - ``mygrad``: MyGrad tensors, ``softmax_crossentropy``, in-place SGD on ``.data``
+
+The autograd frameworks also give the two graphs of the per-op overhead section:
+``tiny(a, b)`` is forward + backward of ``(a + b).sum()``, ``dense(x, W, b)`` of
+``relu(x @ W + b).sum()`` (x needs no gradient), each a zero-argument callable.
+Nothing here tunes the process (threads, allocator): the command line does that for all alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,17 +30,22 @@ from . import env
 
 Array = np.ndarray
 Weights = dict[str, Array]
+Case = Callable[[], object]
 
-#: every framework in table order; ``manual`` is the reference the ratios are taken to
-ORDER = ("manual", "tinygrad_lite", "torch", "autograd", "mygrad")
+#: every framework in table order
+ORDER = ("manual", "numpy-opt", "tinygrad_lite", "torch", "autograd", "mygrad")
+#: the hand-written NumPy baselines: they always run, and every ratio is taken to each of them
+BASELINES = ("manual", "numpy-opt")
 REFERENCE = "manual"
+#: the frameworks that differentiate a graph (the per-op overhead section times these)
+AUTOGRAD = ("tinygrad_lite", "torch", "autograd", "mygrad")
 
 
-def make_weights(sizes: Sequence[int], seed: int = 0) -> Weights:
-    """float32 weights of the MLP ``sizes`` (ReLU hidden layers), drawn as ``ManualMLP`` and ``MLP`` draw them."""
+def make_weights(sizes: Sequence[int], seed: int = 0, dtype: Any = np.float32) -> Weights:
+    """Weights of the MLP ``sizes`` (ReLU hidden layers), drawn as ``ManualMLP`` and ``MLP`` draw them."""
     from models.manual import ManualMLP
 
-    return ManualMLP(sizes, "relu", seed=seed, dtype=np.float32).state_dict()
+    return ManualMLP(sizes, "relu", seed=seed, dtype=dtype).state_dict()
 
 
 def _pairs(weights: Weights) -> list[tuple[Array, Array]]:
@@ -45,6 +56,14 @@ def _pairs(weights: Weights) -> list[tuple[Array, Array]]:
 def _sizes(weights: Weights) -> list[int]:
     pairs = _pairs(weights)
     return [pairs[0][0].shape[0]] + [W.shape[1] for W, _ in pairs]
+
+
+def _dtype(weights: Weights) -> np.dtype:
+    return next(iter(weights.values())).dtype
+
+
+def _named(arrays: Sequence[Array]) -> Weights:
+    return {f"layers.{i // 2}.{'weight' if i % 2 == 0 else 'bias'}": np.array(a) for i, a in enumerate(arrays)}
 
 
 class Trainer:
@@ -65,6 +84,54 @@ class Trainer:
     def params(self) -> Weights:
         raise NotImplementedError
 
+    @staticmethod
+    def tiny(a: Array, b: Array) -> Case:
+        """Forward + backward of ``(a + b).sum()`` (autograd frameworks only)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def dense(x: Array, W: Array, b: Array) -> Case:
+        """Forward + backward of ``relu(x @ W + b).sum()`` wrt W and b (autograd frameworks only)."""
+        raise NotImplementedError
+
+
+class Manual(Trainer):
+    name = "manual"
+
+    def __init__(self, weights: Weights, lr: float) -> None:
+        from models.manual import ManualMLP, ManualSGD
+
+        self.model = ManualMLP(_sizes(weights), "relu", dtype=_dtype(weights))
+        self.model.load_state_dict(weights)
+        self.opt = ManualSGD(self.model.params, lr=lr)
+
+    def step(self, x: Array, y: Array) -> Any:
+        loss, grads = self.model.loss_and_grads(x, y)
+        self.opt.step(grads)
+        return loss
+
+    def predict(self, x: Array) -> Array:
+        return self.model.forward(x).argmax(axis=1)
+
+    def params(self) -> Weights:
+        return self.model.state_dict()
+
+
+class NumpyOpt(Trainer):
+    name = "numpy-opt"
+
+    def __init__(self, weights: Weights, lr: float) -> None:
+        from .fast_numpy import FastMLP
+
+        self.model = FastMLP(weights, lr)
+        self.step = self.model.step  # type: ignore[method-assign]
+
+    def predict(self, x: Array) -> Array:
+        return self.model.forward(x).argmax(axis=1)
+
+    def params(self) -> Weights:
+        return self.model.state_dict()
+
 
 class TinygradLite(Trainer):
     name = "tinygrad_lite"
@@ -75,7 +142,7 @@ class TinygradLite(Trainer):
         from models.mlp import MLP
         from tinygrad_lite import no_grad
 
-        self.model = MLP(_sizes(weights), "relu", dtype=np.float32)
+        self.model = MLP(_sizes(weights), "relu", dtype=_dtype(weights))
         self.model.load_state_dict(weights)
         self.opt = optim.SGD(self.model.parameters(), lr=lr)
         self.cross_entropy = nn.cross_entropy
@@ -95,31 +162,24 @@ class TinygradLite(Trainer):
     def params(self) -> Weights:
         return self.model.state_dict()
 
+    @staticmethod
+    def tiny(a: Array, b: Array) -> Case:
+        import tinygrad_lite as tg
 
-class Manual(Trainer):
-    name = "manual"
+        ta, tb = tg.Tensor(a.copy(), requires_grad=True), tg.Tensor(b.copy(), requires_grad=True)
+        return lambda: (ta + tb).sum().backward()
 
-    def __init__(self, weights: Weights, lr: float) -> None:
-        from models.manual import ManualMLP, ManualSGD
+    @staticmethod
+    def dense(x: Array, W: Array, b: Array) -> Case:
+        import tinygrad_lite as tg
 
-        self.model = ManualMLP(_sizes(weights), "relu", dtype=np.float32)
-        self.model.load_state_dict(weights)
-        self.opt = ManualSGD(self.model.params, lr=lr)
-
-    def step(self, x: Array, y: Array) -> Any:
-        loss, grads = self.model.loss_and_grads(x, y)
-        self.opt.step(grads)
-        return loss
-
-    def predict(self, x: Array) -> Array:
-        return self.model.forward(x).argmax(axis=1)
-
-    def params(self) -> Weights:
-        return self.model.state_dict()
+        tx = tg.Tensor(x)
+        tW, tb = tg.Tensor(W.copy(), requires_grad=True), tg.Tensor(b.copy(), requires_grad=True)
+        return lambda: (tx @ tW + tb).relu().sum().backward()
 
 
 def import_torch() -> Any:
-    """torch, set to use as many intra-op threads as NumPy's BLAS has (same resources for both)."""
+    """torch, set to use as many intra-op threads as NumPy's BLAS has right now (same resources for both)."""
     import torch
 
     threads = env.blas_threads()
@@ -138,7 +198,7 @@ class Torch(Trainer):
         layers: list[Any] = []
         pairs = _pairs(weights)
         for l, (W, b) in enumerate(pairs):
-            lin = torch.nn.Linear(*W.shape)
+            lin = torch.nn.Linear(*W.shape, dtype=torch.from_numpy(W).dtype)
             with torch.no_grad():
                 lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
                 lin.bias.copy_(torch.from_numpy(b))
@@ -163,12 +223,21 @@ class Torch(Trainer):
             return self.model(self.torch.from_numpy(x)).argmax(dim=1).numpy()
 
     def params(self) -> Weights:
-        out = {}
         linears = [m for m in self.model if isinstance(m, self.torch.nn.Linear)]
-        for l, lin in enumerate(linears):
-            out[f"layers.{l}.weight"] = lin.weight.detach().numpy().T.copy()
-            out[f"layers.{l}.bias"] = lin.bias.detach().numpy().copy()
-        return out
+        return _named([a for lin in linears for a in (lin.weight.detach().numpy().T, lin.bias.detach().numpy())])
+
+    @staticmethod
+    def tiny(a: Array, b: Array) -> Case:
+        torch = import_torch()
+        ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+        return lambda: (ta + tb).sum().backward()
+
+    @staticmethod
+    def dense(x: Array, W: Array, b: Array) -> Case:
+        torch = import_torch()
+        tx = torch.from_numpy(x)
+        tW, tb = torch.tensor(W, requires_grad=True), torch.tensor(b, requires_grad=True)
+        return lambda: torch.relu(tx @ tW + tb).sum().backward()
 
 
 def _one_hot(y: Array, n: int, dtype: Any) -> Array:
@@ -184,7 +253,7 @@ class HipsAutograd(Trainer):
         import autograd.numpy as anp
         from autograd import value_and_grad
 
-        self.lr = np.float32(lr)
+        self.lr = _dtype(weights).type(lr)
         self.arrays = [a.copy() for pair in _pairs(weights) for a in pair]
         self.n_out = self.arrays[-1].shape[0]
 
@@ -215,7 +284,25 @@ class HipsAutograd(Trainer):
         return np.asarray(self.forward(self.arrays, x)).argmax(axis=1)
 
     def params(self) -> Weights:
-        return {f"layers.{i // 2}.{'weight' if i % 2 == 0 else 'bias'}": a.copy() for i, a in enumerate(self.arrays)}
+        return _named(self.arrays)
+
+    @staticmethod
+    def tiny(a: Array, b: Array) -> Case:
+        import autograd.numpy as anp
+        from autograd import grad
+
+        g = grad(lambda ab: anp.sum(ab[0] + ab[1]))
+        pair = (a.copy(), b.copy())
+        return lambda: g(pair)
+
+    @staticmethod
+    def dense(x: Array, W: Array, b: Array) -> Case:
+        import autograd.numpy as anp
+        from autograd import grad
+
+        g = grad(lambda Wb: anp.sum(anp.maximum(anp.dot(x, Wb[0]) + Wb[1], 0.0)))
+        pair = (W.copy(), b.copy())
+        return lambda: g(pair)
 
 
 class MyGrad(Trainer):
@@ -227,7 +314,7 @@ class MyGrad(Trainer):
         from mygrad.nnet.losses import softmax_crossentropy
 
         self.mg, self.relu, self.softmax_crossentropy = mg, relu, softmax_crossentropy
-        self.lr = np.float32(lr)
+        self.lr = _dtype(weights).type(lr)
         self.tensors = [mg.tensor(a.copy()) for pair in _pairs(weights) for a in pair]
 
     def _forward(self, x: Any) -> Any:
@@ -253,18 +340,33 @@ class MyGrad(Trainer):
             return np.asarray(self._forward(x).data).argmax(axis=1)
 
     def params(self) -> Weights:
-        return {f"layers.{i // 2}.{'weight' if i % 2 == 0 else 'bias'}": np.array(t.data)
-                for i, t in enumerate(self.tensors)}
+        return _named([t.data for t in self.tensors])
+
+    @staticmethod
+    def tiny(a: Array, b: Array) -> Case:
+        import mygrad as mg
+
+        ta, tb = mg.tensor(a.copy()), mg.tensor(b.copy())
+        return lambda: (ta + tb).sum().backward()
+
+    @staticmethod
+    def dense(x: Array, W: Array, b: Array) -> Case:
+        import mygrad as mg
+        from mygrad.nnet.activations import relu
+
+        tW, tb = mg.tensor(W.copy()), mg.tensor(b.copy())
+        return lambda: relu(mg.matmul(x, tW) + tb).sum().backward()
 
 
 TRAINERS: dict[str, type[Trainer]] = {
-    "manual": Manual, "tinygrad_lite": TinygradLite, "torch": Torch, "autograd": HipsAutograd, "mygrad": MyGrad,
+    "manual": Manual, "numpy-opt": NumpyOpt, "tinygrad_lite": TinygradLite, "torch": Torch,
+    "autograd": HipsAutograd, "mygrad": MyGrad,
 }
 
 
 def installed(name: str) -> bool:
-    """Whether a framework can run here (tinygrad_lite and manual always can)."""
-    return name in ("manual", "tinygrad_lite") or env.available(name)
+    """Whether a framework can run here (the baselines and tinygrad_lite always can)."""
+    return name in BASELINES or name == "tinygrad_lite" or env.available(name)
 
 
 def make(name: str, weights: Weights, lr: float) -> Trainer:

@@ -1,8 +1,8 @@
 """The README's results table: train presets on the datasets present and print a Markdown table.
 
-    python benchmarks/results.py                                   # every preset, every dataset found
-    python benchmarks/results.py --presets best --datasets mnist,fashion-mnist --data-dir ../shared/data/mnist
-    python benchmarks/results.py --table runs/results/results.jsonl  # re-print a table from saved rows
+    python -m benchmarks.results                                  # every preset, every dataset found
+    python -m benchmarks.results --presets best --datasets mnist,fashion-mnist --data-dir PATH/TO/MNIST
+    python -m benchmarks.results --table runs/results/results.jsonl  # re-print a table from saved rows
 
 MNIST is used when its files are found (``--data-dir``, ``$TINYGRAD_LITE_DATA`` or the
 loader's cache; never downloaded here); Fashion-MNIST from Debian's
@@ -10,6 +10,9 @@ loader's cache; never downloaded here); Fashion-MNIST from Debian's
 bundled ``digits`` always. Without MNIST, the presets that default to it run on digits
 instead, and the table says so. Each run's folder (metrics, plots, checkpoint) is kept under
 ``--out``; one JSON line per run is appended to ``<out>/results.jsonl``.
+
+Every preset runs as the training CLI runs it: with the preset's own BLAS thread setting
+(``--threads N`` overrides it for every run) and the CLI's allocator setting.
 
 Columns: test accuracy and loss, the last epoch's running training accuracy, ``train s``
 (the training wall time that ``metrics.json`` records: the epochs, validation and
@@ -22,28 +25,40 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from models.allocator import keep_freed_memory  # noqa: E402
-from models.presets import PRESETS, REFERENCE, canonical_preset, resolve_config  # noqa: E402
-from models.train import run  # noqa: E402
-from tinygrad_lite.data import DatasetNotFoundError, load_arrays  # noqa: E402
+from .env import cpu_model
 
 TARGETS = {("best", "mnist"): 0.980, ("best", "fashion-mnist"): 0.895}
 TIME_LIMIT = 60.0
 
 
+def app() -> SimpleNamespace:
+    """The training app's entry points this runner uses: the presets, one training run, the allocator setting.
+
+    Imported when a run starts; raises ImportError naming what is missing.
+    """
+    try:
+        from models.presets import PRESETS, REFERENCE, canonical_preset, resolve_config
+        from models.train import run
+    except ImportError as e:
+        raise ImportError(f"benchmarks.results needs the training app (models.presets, models.train): {e}") from e
+    try:
+        from models.allocator import keep_freed_memory
+    except ImportError:
+        keep_freed_memory = None
+    return SimpleNamespace(PRESETS=PRESETS, REFERENCE=REFERENCE, canonical_preset=canonical_preset,
+                           resolve_config=resolve_config, run=run, keep_freed_memory=keep_freed_memory)
+
+
 def available(name: str, data_dir: str | None) -> str | None:
     """Where the dataset's files are, or None (no download is attempted)."""
+    from tinygrad_lite.data import DatasetNotFoundError, load_arrays
+
     try:
         return load_arrays(name, data_dir if name == "mnist" else None, download=False).source
     except (DatasetNotFoundError, ValueError):
@@ -51,27 +66,30 @@ def available(name: str, data_dir: str | None) -> str | None:
 
 
 def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}, "
+    import platform
+
+    import numpy as np
+
+    return (f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}, "
             f"{platform.system()} {platform.release()}")
 
 
-def reference(preset: str, dataset: str) -> str:
+def reference(preset: str, dataset: str, presets: dict[str, Any], reported: dict[str, str]) -> str:
+    """The reference column: the ``best`` preset's target, or what the reference system reported on MNIST."""
     if preset == "best":
         return f"target ≥{100 * TARGETS.get(('best', dataset), 0):.1f}% in ≤{TIME_LIMIT:.0f} s" if (
             "best", dataset) in TARGETS else "—"
-    home = PRESETS[preset].get("dataset")
-    return REFERENCE.get(preset, "—") if dataset == home and dataset == "mnist" else "—"
+    home = presets.get(preset, {}).get("dataset")
+    return reported.get(preset, "—") if dataset == home and dataset == "mnist" else "—"
 
 
 def table(rows: list[dict]) -> str:
+    """The Markdown table of result rows (the reference column stays empty without the training app)."""
+    try:
+        a = app()
+        presets, reported = a.PRESETS, a.REFERENCE
+    except ImportError:
+        presets, reported = {}, {}
     lines = ["| preset | dataset | test accuracy | test loss | train accuracy | train s | total s "
              "| reference reported |",
              "|---|---|---:|---:|---:|---:|---:|---|"]
@@ -86,19 +104,21 @@ def table(rows: list[dict]) -> str:
             acc += " ✓" if ok else " ✗"
         note = f" ({r['note']})" if r.get("note") else ""
         train_col = "—" if train_acc is None else f"{100 * train_acc:.2f}%"
+        ref = reference(r["preset"], r["dataset"], presets, reported)
         lines.append(f"| {r['preset']} | {r['dataset']}{note} | {acc} | {r['test_loss']:.4f} | {train_col} | "
-                     f"{r['seconds']:.1f} | {r['total_seconds']:.1f} | {reference(r['preset'], r['dataset'])} |")
+                     f"{r['seconds']:.1f} | {r['total_seconds']:.1f} | {ref} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--presets", default=",".join(PRESETS), help="comma-separated preset names")
+    p = argparse.ArgumentParser(prog="python -m benchmarks.results", description=__doc__.split("\n\n")[0])
+    p.add_argument("--presets", default="all", help="comma-separated preset names, or 'all'")
     p.add_argument("--datasets", default="home,mnist,fashion-mnist",
                    help="comma-separated: mnist, fashion-mnist, digits, or 'home' (each preset's own)")
     p.add_argument("--data-dir", default=os.environ.get("TINYGRAD_LITE_DATA"), help="folder with the MNIST files")
     p.add_argument("--out", default="runs/results", help="folder for the runs and results.jsonl")
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads for every run (0 = library default)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="BLAS threads for every run (0 = the library's default; default: each preset's own setting)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--table", metavar="JSONL", help="only print the table of an existing results.jsonl")
     args = p.parse_args(argv)
@@ -107,8 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         print(table(rows))
         return 0
 
-    keep_freed_memory()  # as the training CLI does
-    presets = [canonical_preset(n) for n in args.presets.split(",") if n.strip()]
+    try:
+        a = app()
+    except ImportError as e:
+        p.error(str(e))
+    if a.keep_freed_memory is not None:
+        a.keep_freed_memory()  # the training CLI's allocator setting, so every run is timed as users run it
+    names = list(a.PRESETS) if args.presets.strip() == "all" else [n for n in args.presets.split(",") if n.strip()]
+    try:
+        presets = [a.canonical_preset(n.strip()) for n in names]
+    except (KeyError, ValueError) as e:
+        p.error(f"--presets: {e}")
     found = {name: available(name, args.data_dir) for name in ("mnist", "fashion-mnist", "digits")}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -121,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         wanted = [d.strip() for d in args.datasets.split(",") if d.strip()]
         for dataset in wanted:
             if dataset == "home":
-                dataset = PRESETS[preset].get("dataset", "digits")
+                dataset = a.PRESETS[preset].get("dataset", "digits")
             note = ""
             if found.get(dataset) is None:
                 if dataset == "mnist" and found["digits"]:
@@ -131,19 +160,21 @@ def main(argv: list[str] | None = None) -> int:
                     continue
             if any(r["preset"] == preset and r["dataset"] == dataset for r in rows):
                 continue
-            overrides = {"dataset": dataset, "seed": args.seed, "threads": args.threads,
-                         "data_dir": args.data_dir if dataset == "mnist" and args.data_dir else ""}
-            config = resolve_config(preset, overrides=overrides)
+            overrides: dict[str, Any] = {"dataset": dataset, "seed": args.seed,
+                                         "data_dir": args.data_dir if dataset == "mnist" and args.data_dir else ""}
+            if args.threads is not None:
+                overrides["threads"] = args.threads
+            config = a.resolve_config(preset, overrides=overrides)
             run_dir = out / f"{preset}-{dataset}-{stamp}"
             print(f"running {preset} on {dataset} ...", flush=True)
             t0 = time.perf_counter()
-            m = run(config, run_dir, quiet=True, plots=False, progress=False)
+            m = a.run(config, run_dir, quiet=True, plots=False, progress=False)
             total = time.perf_counter() - t0
             row = {"preset": preset, "dataset": dataset, "test_accuracy": m["test_accuracy"],
                    "test_loss": m["test_loss"], "train_accuracy": m["epochs"][-1]["train_accuracy"],
                    "seconds": m["seconds"], "total_seconds": total,
                    "epochs": len(m["epochs"]), "note": note, "run": str(run_dir), "machine": machine(),
-                   "load_average": os.getloadavg()[0], "threads": args.threads}
+                   "load_average": os.getloadavg()[0], "threads": config.get("threads")}
             rows.append(row)
             with open(out / "results.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -1,8 +1,9 @@
-"""Smoke tests of the benchmark suite: ``python -m benchmarks --quick`` runs end to end and writes valid JSON.
+"""Tests of the benchmark suite: ``python -m benchmarks --quick`` runs end to end and writes valid JSON,
+and the optimised NumPy baseline (``benchmarks.fast_numpy``) makes the same update as autograd.
 
 No timing is asserted (machines differ); only that every section runs, prints its tables with
-the BLAS tag, and that the JSON holds the same tables. The comparison frameworks are left out
-so the test takes a few seconds whether or not the ``bench`` extra is installed.
+the BLAS tag, and that the JSON holds the same tables. The optional comparison frameworks are
+left out so the tests take a few seconds whether or not the ``bench`` extra is installed.
 """
 
 from __future__ import annotations
@@ -10,19 +11,28 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ["step", "epoch", "overhead", "memory", "gradcheck", "scaling", "hvp"]
-
+SIZES = [784, 128, 64, 10]
 
 # One BLAS thread: on a busy shared 2-core machine a 2-thread OpenBLAS can be 20x slower on these small
-# matrices, and this test only checks that the suite runs. (OPENBLAS_CORETYPE and friends are left alone.)
+# matrices, and these tests only check that the suite runs. (OPENBLAS_CORETYPE and friends are left alone.)
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(autouse=True)
+def _repo_root_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``benchmarks`` is a folder of the repository, not an installed package: import it from the root."""
+    monkeypatch.syspath_prepend(str(ROOT))
 
 
 def _run(tmp_path: Path, *args: str) -> tuple[str, dict]:
@@ -45,6 +55,7 @@ def _finite_numbers(value: object) -> bool:
     return True
 
 
+# ------------------------------------------------------------- end to end
 def test_quick_run_end_to_end_writes_valid_json(tmp_path: Path) -> None:
     stdout, data = _run(tmp_path, "--quick", "--repeats", "1", "--frameworks", "tinygrad_lite")
     assert "BLAS" in stdout and "machine" in stdout
@@ -53,6 +64,7 @@ def test_quick_run_end_to_end_writes_valid_json(tmp_path: Path) -> None:
     meta = data["meta"]
     assert {"machine", "versions", "blas"} <= set(meta)
     assert meta["versions"]["numpy"]
+    assert meta["malloc"].startswith("the C library's default")  # no allocator tuning unless asked
     for name, section in data["sections"].items():
         assert section["tables"], name
         for table in section["tables"]:
@@ -63,35 +75,141 @@ def test_quick_run_end_to_end_writes_valid_json(tmp_path: Path) -> None:
             assert len(table["records"]) == len(table["rows"])
         assert _finite_numbers(section["tables"]), name
 
+    # both hand-written baselines always run, and every ratio is taken to each of them
     step = data["sections"]["step"]["tables"][0]["records"]
-    frameworks = [r["framework"] for r in step]
-    assert frameworks == ["manual", "tinygrad_lite"]
-    assert step[0]["x manual b=64"] == 1.0
-    # the sanity check ran and agreed: same loss from the same weights and batch
-    assert data["sections"]["step"]["raw"]["64"]["sanity"]["ok"] is True
+    assert [r["framework"] for r in step] == ["manual", "numpy-opt", "tinygrad_lite"]
+    assert step[0]["x manual b=64"] == 1.0 and step[1]["x numpy-opt b=64"] == 1.0
+    assert {"x manual", "x numpy-opt"} <= set(data["sections"]["epoch"]["tables"][0]["columns"])
+    # one BLAS thread is this process's default here, so the step section runs once
+    assert data["step_threads"] == ["default"] and data["other_threads"] == "default"
+    # the sanity check ran and agreed: same loss and parameters from the same weights and batch
+    assert data["sections"]["step"]["raw"]["default"]["64"]["sanity"]["ok"] is True
     # the graph is freed: only the 6 parameters stay alive between steps
     growth = data["sections"]["memory"]["tables"][1]["records"]
     assert [r["live Tensors"] for r in growth if r["framework"] == "tinygrad_lite"] == [6, 6]
 
 
 def test_only_selects_sections_and_unknown_names_fail(tmp_path: Path) -> None:
-    _, data = _run(tmp_path, "--quick", "--repeats", "1", "--frameworks", "tinygrad_lite", "--only", "overhead")
-    assert list(data["sections"]) == ["overhead"]
-    _, data = _run(tmp_path, "--quick", "--repeats", "1", "--frameworks", "tinygrad_lite", "--only", "step",
+    _, data = _run(tmp_path, "--quick", "--repeats", "1", "--frameworks", "numpy-opt", "--only", "step",
                    "--batches", "8,32")
-    assert list(data["sections"]["step"]["raw"]) == ["8", "32"]
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nope"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env=ENV)
-    assert proc.returncode == 2 and "unknown section" in proc.stderr
+    assert list(data["sections"]) == ["step"]
+    assert list(data["sections"]["step"]["raw"]["default"]) == ["8", "32"]
+    for args, message in ((["--only", "nope"], "unknown section"), (["--frameworks", "nope"], "unknown framework")):
+        proc = subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60, env=ENV)
+        assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_sections_are_modules_over_one_set_of_adapters() -> None:
+    from benchmarks import frameworks as fw
+    from benchmarks.sections import DEFAULT
+    from benchmarks.sections import SECTIONS as registry
+
+    assert list(DEFAULT) == SECTIONS and set(registry) == {*SECTIONS, "profile"}
+    for name, section in registry.items():
+        assert section.__module__ == f"benchmarks.sections.{name}"
+    assert set(fw.TRAINERS) == set(fw.ORDER)
+    for path in (ROOT / "benchmarks").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert len(text.splitlines()) <= 400, f"{path.relative_to(ROOT)}: split it"
+        assert "sys.path" not in text and not re.search(r"\bissues? #?\d", text, re.I), path.relative_to(ROOT)
+
+
+def test_step_section_runs_once_per_thread_setting() -> None:
+    pytest.importorskip("threadpoolctl")
+    from benchmarks.common import Config
+    from benchmarks.sections.step import section_step
+
+    cfg = Config(quick=True, repeats=1, frameworks=[], min_time=0.001, batches=[8], step_threads=[None, 1])
+    result = section_step(cfg)
+    assert list(result.raw) == ["default", "threads=1"]
+    assert len(result.tables) == 2 and result.tables[1].title.startswith("1b.")
+    assert result.tables[1].blas.endswith("1 thread")
+
+
+def test_allocator_tuning_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    allocator = pytest.importorskip("models.allocator")
+    from benchmarks.__main__ import allocator_setting, parse_args
+
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append(1) or True)
+    assert parse_args([]).keep_freed_memory is False
+    assert "default" in allocator_setting(False) and calls == []
+    assert "every framework alike" in allocator_setting(True) and calls == [1]
 
 
 def test_missing_framework_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(ROOT))
     from benchmarks import frameworks as fw
-    from benchmarks.sections import Config, section_overhead
+    from benchmarks.common import Config
+    from benchmarks.sections.overhead import section_overhead
 
-    monkeypatch.setattr(fw, "installed", lambda name: name in ("manual", "tinygrad_lite"))
+    monkeypatch.setattr(fw, "installed", lambda name: name in (*fw.BASELINES, "tinygrad_lite"))
     result = section_overhead(Config(quick=True, repeats=1, frameworks=["tinygrad_lite", "torch"], min_time=0.001))
     rows = result.tables[0].to_dict()["records"]
     torch_rows = [r for r in rows if r["framework"] == "torch"]
     assert torch_rows and all(r["us/call"] == "not installed" for r in torch_rows)
+
+
+# --------------------------------------------------- the optimised baseline
+Weights = dict[str, np.ndarray]
+
+
+def _one_step(name: str, dtype: type, batch: int, lr: float = 0.1) -> tuple[float, Weights, Weights]:
+    from benchmarks import frameworks as fw
+
+    weights = fw.make_weights(SIZES, seed=0, dtype=dtype)
+    rng = np.random.default_rng(batch)
+    x, y = rng.random((batch, SIZES[0])).astype(dtype), rng.integers(0, SIZES[-1], batch)
+    trainer = fw.make(name, weights, lr)
+    loss = trainer.loss(x, y)
+    return loss, trainer.params(), weights
+
+
+def _max_diff(a: Weights, b: Weights) -> float:
+    assert a.keys() == b.keys()
+    return max(float(np.abs(a[k] - b[k]).max()) for k in a)
+
+
+def _ulps(weights: Weights, n: int) -> float:
+    """n units in the last place of the largest parameter."""
+    return n * float(np.finfo(next(iter(weights.values())).dtype).eps) * max(float(np.abs(w).max())
+                                                                          for w in weights.values())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [64, 7])
+def test_numpy_opt_makes_the_same_update_as_autograd(dtype: type, batch: int) -> None:
+    fast_loss, fast, w0 = _one_step("numpy-opt", dtype, batch)
+    ref_loss, ref, _ = _one_step("tinygrad_lite", dtype, batch)
+    assert fast_loss == pytest.approx(ref_loss, rel=4 * float(np.finfo(dtype).eps))
+    assert _max_diff(fast, w0) > 1e3 * _ulps(w0, 1)  # the step moved the parameters
+    assert _max_diff(fast, ref) <= _ulps(ref, 4)  # and to the same place, to rounding
+    assert all(v.dtype == np.dtype(dtype) for v in fast.values())
+
+
+def test_the_update_check_can_fail() -> None:
+    _, ref, _ = _one_step("tinygrad_lite", np.float32, 64, lr=0.1)
+    _, off, _ = _one_step("numpy-opt", np.float32, 64, lr=0.1001)
+    assert _max_diff(off, ref) > _ulps(ref, 4)
+
+
+def test_numpy_opt_allocates_its_buffers_once_per_batch_size() -> None:
+    from benchmarks import frameworks as fw
+    from benchmarks.fast_numpy import FastMLP
+
+    batch = 2048  # large enough that every buffer of a step outsizes NumPy's own casting scratch
+    model = FastMLP(fw.make_weights(SIZES, seed=0), lr=0.1)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((batch, SIZES[0]), dtype=np.float32), rng.integers(0, SIZES[-1], batch)
+    model.step(x, y)
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        model.step(x, y)
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    assert peak < batch * SIZES[-1] * 4  # less than the smallest (batch x 10) buffer a step writes
+    model.step(x[:5], y[:5])  # a smaller last batch gets its own buffers
+    assert model.batch_sizes == [5, batch]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import defop
-from ..ops import index_add
+from ..ops import index_add, reshape, transpose
 from ..tensor import Tensor
 
 __all__ = ["cross_entropy", "nll_loss", "dropout"]
@@ -63,8 +63,10 @@ def _nll_probs(logp, *, probs=None, reduction="mean"):
     return total, lambda g: probs * -g
 
 
-def _check_target(target: Any, m: int, c: int, dtype: np.dtype, where: str) -> tuple[str, Array]:
-    """Validate the labels; returns ("indices", y) or ("probs", Y as ``dtype``)."""
+def _check_target(target: Any, m: int, c: int, dtype: np.dtype, where: str,
+                  ignore_index: int | None = None) -> tuple[str, Array]:
+    """Validate the labels; returns ("indices", y) or ("probs", Y as ``dtype``). Class indices must lie in
+    [0, c) or equal ``ignore_index``."""
     y = target.data if isinstance(target, Tensor) else np.asarray(target)
     kind = y.dtype.kind
     if kind in "iu" and y.shape == (m,):  # the common case, with one reduction: class indices
@@ -91,10 +93,13 @@ def _check_target(target: Any, m: int, c: int, dtype: np.dtype, where: str) -> t
                 f"and one-hot/probability targets must have shape {(m, c)}"
             )
         bad = (y < 0) | (y >= c)
+        if ignore_index is not None:
+            bad &= y != ignore_index
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
+            ignored = f" and is not ignore_index={ignore_index}" if ignore_index is not None else ""
             raise ValueError(
-                f"{where}: label {int(y[i])} at row {i} is outside [0, {c}) "
+                f"{where}: label {int(y[i])} at row {i} is outside [0, {c}){ignored} "
                 f"({int(bad.sum())} labels out of range; labels range {int(y.min())}..{int(y.max())})"
             )
         return "indices", y
@@ -120,23 +125,6 @@ def _check_target(target: Any, m: int, c: int, dtype: np.dtype, where: str) -> t
 def _check_reduction(reduction: str, where: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{where}: unknown reduction {reduction!r}; valid: {', '.join(_REDUCTIONS)}")
-
-
-def nll_loss(log_probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood: −(1/m) Σᵢ log pᵢ[yᵢ] for class indices, −(1/m) Σᵢⱼ Yᵢⱼ log pᵢⱼ for rows.
-
-    ``log_probs`` has shape (m, C); ``target`` is class indices (m,) or one-hot/probability
-    rows (m, C). ``reduction``: "mean" (default), "sum" or "none" (one loss per row).
-    """
-    _check_reduction(reduction, "nll_loss")
-    shape = tuple(log_probs.shape)
-    if len(shape) != 2:
-        raise ValueError(f"nll_loss: predictions must have shape (m, classes), got {shape}")
-    dtype = log_probs.dtype
-    kind, y = _check_target(target, shape[0], shape[1], dtype, "nll_loss")
-    if kind == "indices":
-        return _nll_indices(log_probs, rows=np.arange(shape[0]), labels=y, reduction=reduction)
-    return _nll_probs(log_probs, probs=y, reduction=reduction)
 
 
 @defop(name="cross_entropy", fresh_grads=True)
@@ -176,18 +164,142 @@ def _softmax_cross_entropy(z, *, target=None, reduction="mean"):
     return (loss / m if reduction == "mean" else loss), vjp
 
 
-def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy: ``nll_loss(log_softmax(logits), target)`` fused into one op.
+@defop(name="nll", fresh_grads=True)
+def _nll_dense(logp, *, T=None, denom=1.0, reduction="mean"):
+    """Lᵢ = −Σⱼ Tᵢⱼ logpᵢⱼ (Σᵢ Lᵢ / denom for the mean);  ∂logp = −g ⊙ T (/denom)."""
+    losses = -(T * logp).sum(axis=1)
+    if reduction == "none":
+        return losses, lambda g: -g[:, None] * T
+    total = losses.sum()
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):  # everything ignored: 0/0 = NaN, as PyTorch
+            return total / denom, lambda g: T * (-g / denom)
+    return total, lambda g: T * -g
+
+
+@defop(name="cross_entropy", fresh_grads=True)
+def _softmax_cross_entropy_dense(z, *, T=None, denom=1.0, reduction="mean"):
+    """Lᵢ = −Σⱼ Tᵢⱼ log softmax(zᵢ)ⱼ (Σᵢ Lᵢ / denom for the mean), T the weighted (smoothed) targets;
+    ∂zᵢ = gᵢ ⊙ (sᵢ softmax(zᵢ) − Tᵢ) (/denom), sᵢ = Σⱼ Tᵢⱼ."""
+    shifted = z - np.maximum.reduce(z, axis=1, keepdims=True)
+    e = np.exp(shifted)
+    total = np.add.reduce(e, axis=1, keepdims=True)
+    losses = -np.add.reduce(T * (shifted - np.log(total)), axis=1)
+    s = T.sum(axis=1, keepdims=True)
+
+    def vjp(g):
+        scale = g[:, None] if reduction == "none" else (g / denom if reduction == "mean" else g)
+        return (e / total * s - T) * scale
+
+    if reduction == "none":
+        return losses, vjp
+    loss = np.add.reduce(losses)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (loss / denom if reduction == "mean" else loss), vjp
+
+
+def _class_rows(x: Any, target: Any, where: str, what: str) -> tuple[Any, Any, tuple[int, ...] | None]:
+    """(x as (m, C) rows, target for them, the shape of the per-element losses or None when x is 2-D):
+    inputs (N, C, d1, ...) become N·d1·… rows of C, their targets (N, d1, ...) or (N, C, d1, ...) alike."""
+    shape = tuple(x.shape)
+    if len(shape) < 2:
+        raise ValueError(f"{where}: {what} must have shape (m, classes), got {shape} (or (m, classes, d1, ...))")
+    if len(shape) == 2:
+        return x, target, None
+    y = target.data if isinstance(target, Tensor) else np.asarray(target)
+    n, c, rest = shape[0], shape[1], shape[2:]
+    if y.shape == (n,) + rest:
+        y = y.reshape(-1)
+    elif y.shape == shape:
+        y = np.moveaxis(y, 1, -1).reshape(-1, c)
+    else:
+        raise ValueError(f"{where}: for {what} of shape {shape} the target must have shape {(n,) + rest} (class "
+                         f"indices) or {shape} (probabilities), got {y.shape}")
+    rows = reshape(transpose(x, axes=(0, *range(2, len(shape)), 1)), shape=(-1, c))
+    return rows, y, (n,) + rest
+
+
+def _class_weights(weight: Any, c: int, dtype: Any, where: str) -> Array | None:
+    if weight is None:
+        return None
+    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    if w.shape != (c,) or w.dtype.kind not in "fiu" or not np.isfinite(w).all():
+        raise ValueError(f"{where}: weight must hold {c} finite numbers (one per class), got shape {w.shape}, "
+                         f"dtype {w.dtype}")
+    return w.astype(dtype)
+
+
+def _dense_targets(kind: str, y: Array, c: int, w: Array | None, ignore_index: int, smoothing: float,
+                   dtype: Any) -> tuple[Array, float]:
+    """(T, denominator of the mean): Tᵢ = w ⊙ ((1 − ε) Yᵢ + ε / C) (0 for an ignored row), Y the one-hot
+    rows of the labels or the probability rows; the mean divides by Σ w[yᵢ] over the rows not ignored
+    (class indices) or by m (probability rows), as PyTorch."""
+    m = y.shape[0]
+    if kind == "indices":
+        valid = y != ignore_index
+        labels = np.where(valid, y, 0)
+        T = np.zeros((m, c), dtype=dtype)
+        T[np.arange(m), labels] = 1 - smoothing
+        if smoothing:
+            T += smoothing / c
+        T *= valid[:, None]
+        denom = float((w[labels] * valid).sum()) if w is not None else float(valid.sum())
+    else:
+        T = (y * (1 - smoothing) + smoothing / c).astype(dtype)
+        denom = float(m)
+    if w is not None:
+        T *= w
+    return T, denom
+
+
+def _class_loss(fused: Any, fast: Any, where: str, what: str, x: Any, target: Any, weight: Any,
+                ignore_index: int, reduction: str, smoothing: float) -> Tensor:
+    _check_reduction(reduction, where)
+    x, target, out_shape = _class_rows(x, target, where, what)
+    m, c = x.shape
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    kind, y = _check_target(target, m, c, dtype, where, ignore_index)
+    w = _class_weights(weight, c, dtype, where)
+    if w is None and not smoothing and (kind == "probs" or not (y == ignore_index).any()):
+        out = fast(x, kind, y)
+    else:
+        T, denom = _dense_targets(kind, y, c, w, ignore_index, smoothing, dtype)
+        out = fused(x, T=T, denom=denom, reduction=reduction)
+    return out if out_shape is None or reduction != "none" else reshape(out, shape=out_shape)
+
+
+def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,  # noqa: A002
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` (m, C) (or (m, C, d1, ...)):
+    Lᵢ = −w[yᵢ] logpᵢ[yᵢ] for class indices, Lᵢ = −Σⱼ wⱼ Yᵢⱼ logpᵢⱼ for probability rows.
+
+    ``weight``: one weight per class; rows whose label is ``ignore_index`` count for nothing.
+    ``reduction``: "mean" (Σᵢ Lᵢ / Σᵢ w[yᵢ] over the rows not ignored; / m for probability rows),
+    "sum" or "none" (one loss per row), as PyTorch.
+    """
+    def fast(x: Any, kind: str, y: Array) -> Tensor:
+        if kind == "indices":
+            return _nll_indices(x, rows=np.arange(x.shape[0]), labels=y, reduction=reduction)
+        return _nll_probs(x, probs=y, reduction=reduction)
+
+    return _class_loss(_nll_dense, fast, "nll_loss", "predictions", input, target, weight, ignore_index, reduction,
+                       0.0)
+
+
+def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,  # noqa: A002
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy: ``nll_loss(log_softmax(input), target)`` fused into one op.
 
     ``target`` is class indices (an integer array or Tensor of shape (m,)) or one-hot/probability
-    rows (m, C). For the mean reduction the gradient with respect to the logits is exactly
-    (softmax(logits) − Y)/m, Y the one-hot (or probability) rows of ``target``.
+    rows (m, C) (and (m, d1, ...) / (m, C, d1, ...) for inputs (m, C, d1, ...)). ``weight``,
+    ``ignore_index`` and ``reduction`` as in `nll_loss`; ``label_smoothing`` ε mixes the targets
+    with the uniform distribution: (1 − ε) Y + ε / C. Without these options the gradient with
+    respect to the logits is exactly (softmax(input) − Y)/m for the mean reduction.
     """
-    if reduction not in _REDUCTIONS:
-        _check_reduction(reduction, "cross_entropy")
-    shape = logits.shape
-    if len(shape) != 2:
-        raise ValueError(f"cross_entropy: logits must have shape (m, classes), got {shape}")
-    dtype = logits.dtype if logits.dtype.kind == "f" else np.dtype(np.float32)
-    _, y = _check_target(target, shape[0], shape[1], dtype, "cross_entropy")
-    return _softmax_cross_entropy(logits, target=y, reduction=reduction)
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating)) or not (
+            0.0 <= label_smoothing <= 1.0):
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    return _class_loss(_softmax_cross_entropy_dense,
+                       lambda x, kind, y: _softmax_cross_entropy(x, target=y, reduction=reduction),
+                       "cross_entropy", "logits", input, target, weight, ignore_index, reduction,
+                       float(label_smoothing))

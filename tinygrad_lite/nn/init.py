@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["INITS", "init_weight"]
+__all__ = ["INITS", "init_weight", "fan_in_uniform"]
 
 Array = np.ndarray
 
@@ -62,3 +62,11 @@ def init_weight(
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; valid names: {', '.join(INITS)}")
     return INITS[init](n_in, n_out, np.random.default_rng(rng), std).astype(dtype)
+
+
+def fan_in_uniform(shape: tuple[int, ...], fan_in: int, rng: np.random.Generator | int | None = None,
+                   dtype: Any = np.float32) -> Array:
+    """U(−1/√fan_in, 1/√fan_in) of ``shape``: PyTorch's default for convolution weights and biases
+    (``kaiming_uniform_`` with a = √5 gives this bound), fan_in = in_channels/groups · kh · kw."""
+    bound = 1.0 / np.sqrt(fan_in) if fan_in > 0 else 0.0
+    return np.random.default_rng(rng).uniform(-bound, bound, size=shape).astype(dtype)

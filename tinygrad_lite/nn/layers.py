@@ -1,4 +1,4 @@
-"""Layers: ``Linear``, the activation modules, ``Dropout`` and ``Sequential`` (PyTorch-style names).
+"""Layers: ``Linear``, ``Dropout``, ``Sequential``, ``Flatten``, ``Identity``, ``Embedding`` (PyTorch-style names).
 
 ``Linear`` computes ``y = x @ W + b`` with ``W`` of shape (in_features, out_features): rows
 are samples, as in the reference systems.
@@ -12,12 +12,16 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..tensor import Tensor
+from ..graph import defop
+from ..tensor import Tensor, no_grad
+from .activation import ReLU, Sigmoid, Tanh
+from .checks import positive_int
 from .functional import dropout
 from .init import INITS, init_weight
 from .module import Module, Parameter
 
-__all__ = ["Linear", "ReLU", "Tanh", "Sigmoid", "Dropout", "Sequential"]
+__all__ = ["Linear", "ReLU", "Tanh", "Sigmoid", "Dropout", "Sequential", "Flatten", "Identity", "Embedding",
+           "embedding"]
 
 Array = np.ndarray
 
@@ -60,27 +64,6 @@ class Linear(Module):
 
     def __repr__(self) -> str:
         return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None})"
-
-
-class ReLU(Module):
-    """max(x, 0)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return ops.relu(x)
-
-
-class Tanh(Module):
-    """tanh x."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return ops.tanh(x)
-
-
-class Sigmoid(Module):
-    """σ(x) = 1 / (1 + e⁻ˣ)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return ops.sigmoid(x)
 
 
 class Dropout(Module):
@@ -133,3 +116,105 @@ class Sequential(Module):
         for m in self._layers:
             x = m(x)
         return x
+
+
+class Identity(Module):
+    """x, unchanged (a placeholder; any constructor arguments are ignored, as PyTorch's)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+    def __repr__(self) -> str:
+        return "Identity()"
+
+
+class Flatten(Module):
+    """Dimensions ``start_dim`` … ``end_dim`` merged into one: (N, C, H, W) → (N, C·H·W) by default."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+
+    def forward(self, x: Tensor | Array) -> Tensor:
+        shape = tuple(x.shape)
+        n = max(len(shape), 1)
+        start, end = self.start_dim, self.end_dim
+        if not (-n <= start < n and -n <= end < n) or start % n > end % n:
+            raise ValueError(f"{self!r}: start_dim {start} and end_dim {end} do not name an increasing range of "
+                             f"dimensions of the input of shape {shape}")
+        if not shape:
+            return ops.reshape(x, shape=(1,))
+        start, end = start % n, end % n
+        return ops.reshape(x, shape=shape[:start] + (int(np.prod(shape[start:end + 1])),) + shape[end + 1:])
+
+    def __repr__(self) -> str:
+        return f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim})"
+
+
+@defop(name="embedding", fresh_grads=True)
+def _embedding(weight, *, indices=None, padding_idx=None):
+    """out = W[indices] (rows of the table);  ∂W = g scattered back to those rows (repeats add up),
+    except that the row ``padding_idx`` gets no gradient."""
+
+    def vjp(g):
+        if padding_idx is not None:
+            g = np.where((indices == padding_idx)[..., None], 0, g)
+        return ops.call_op(ops.index_add, g, index=(indices,), shape=weight.shape)
+
+    return weight[indices], vjp
+
+
+def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """The rows ``weight[input]`` for integer indices ``input`` of any shape: output shape input.shape + (D,);
+    the row ``padding_idx`` gets no gradient."""
+    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    n = weight.shape[0]
+    if idx.dtype.kind not in "iu":
+        raise ValueError(f"embedding: indices must be integers, got dtype {idx.dtype} (shape {idx.shape})")
+    bad = (idx < 0) | (idx >= n)
+    if bad.any():
+        i = tuple(int(v) for v in np.argwhere(bad)[0])
+        raise ValueError(f"embedding: index {int(idx[i])} at position {i} of the indices (shape {idx.shape}) is "
+                         f"outside [0, {n}) for a table of shape {tuple(weight.shape)}")
+    return _embedding(weight, indices=idx, padding_idx=padding_idx)
+
+
+class Embedding(Module):
+    """A lookup table: integer indices of any shape → rows of ``weight`` (num_embeddings, embedding_dim),
+    drawn from N(0, 1) as PyTorch's; the row ``padding_idx`` starts at 0 and gets no gradient."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, *,
+                 rng: np.random.Generator | int | None = None, dtype: Any = np.float32) -> None:
+        self.num_embeddings = positive_int("Embedding", "num_embeddings", num_embeddings)
+        self.embedding_dim = positive_int("Embedding", "embedding_dim", embedding_dim)
+        if padding_idx is not None:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) or not (
+                    -num_embeddings <= padding_idx < num_embeddings):
+                raise ValueError(f"Embedding: padding_idx must be an int in [{-num_embeddings}, {num_embeddings}), "
+                                 f"got {padding_idx!r}")
+            padding_idx = int(padding_idx) % num_embeddings
+        self.padding_idx = padding_idx
+        self.weight = Parameter(self._table(rng, dtype))
+
+    def _table(self, rng: Any, dtype: Any) -> Array:
+        table = np.random.default_rng(rng).standard_normal((self.num_embeddings, self.embedding_dim)).astype(dtype)
+        if self.padding_idx is not None:
+            table[self.padding_idx] = 0
+        return table
+
+    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
+        """Draw the table again from N(0, 1) (the padding row 0)."""
+        with no_grad():
+            self.weight.copy_(self._table(rng, self.weight.dtype))
+
+    def forward(self, indices: Any) -> Tensor:
+        try:
+            return embedding(indices, self.weight, self.padding_idx)
+        except ValueError as exc:
+            raise ValueError(f"{self!r}: {exc}") from None
+
+    def __repr__(self) -> str:
+        extra = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"Embedding({self.num_embeddings}, {self.embedding_dim}{extra})"

@@ -23,10 +23,10 @@ class Adam(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         if len(betas) != 2:
-            raise ValueError(f"Adam: betas must be a pair (β1, β2), got {betas!r}")
-        self.beta1 = check_number(betas[0], "betas[0]", "Adam", 0.0, 1.0, high_open=True)
-        self.beta2 = check_number(betas[1], "betas[1]", "Adam", 0.0, 1.0, high_open=True)
-        self.eps = check_number(eps, "eps", "Adam")
+            raise ValueError(f"{type(self).__name__}: betas must be a pair (β1, β2), got {betas!r}")
+        self.beta1 = check_number(betas[0], "betas[0]", type(self).__name__, 0.0, 1.0, high_open=True)
+        self.beta2 = check_number(betas[1], "betas[1]", type(self).__name__, 0.0, 1.0, high_open=True)
+        self.eps = check_number(eps, "eps", type(self).__name__)
         super().__init__(params, lr, weight_decay)
 
     @property

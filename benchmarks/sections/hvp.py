@@ -1,4 +1,4 @@
-"""Benchmark section ``hvp``: the cost of a Hessian-vector product relative to one gradient.
+"""Section ``hvp``: the cost of a Hessian-vector product relative to one gradient.
 
 Both are taken on the 784-128-64-10 ReLU MLP with mean cross-entropy, with respect to every
 parameter: the gradient by one reverse sweep (``autograd.grad``), the Hessian-vector
@@ -12,19 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from .table import Table
-from .timing import ratio as rr_ratio
-from .timing import round_robin
+from ..common import MLP_SIZES, Config, Result
+from ..table import Table
+from ..timing import ratio as rr_ratio
+from ..timing import round_robin
 
-MLP_SIZES = [784, 128, 64, 10]
 
-
-def section_hvp(cfg: Any) -> Any:
+def section_hvp(cfg: Config) -> Result:
     import tinygrad_lite.nn as nn
     from models.mlp import MLP
     from tinygrad_lite.autograd import grad
-
-    from .sections import Result
 
     rng = np.random.default_rng(cfg.seed)
     batches = cfg.batches or ([64] if cfg.quick else [64, 256])
