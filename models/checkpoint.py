@@ -1,35 +1,62 @@
-"""Checkpoints: one ``.npz`` of plain arrays (loadable with ``allow_pickle=False``), written atomically.
+"""Checkpoints and saved models: safetensors files with the run's config and state in the header.
 
-Keys:
+A training run writes two files (``tinygrad_lite.nn.state`` reads and writes the format):
 
-- ``param.<name>``: each model parameter (``layers.0.weight``, ...);
-- ``optim.<key>``: the optimizer's ``state_dict()`` (``lr``, ``step``, ``m.0``, ...);
-- ``best.<name>``: the best-so-far parameters of early stopping (optional);
-- ``epoch``: completed epochs (0-d int64);
-- ``config_json``: the resolved configuration, a JSON string in a 0-d unicode array;
-- ``state_json``: the rest of the training state needed to resume exactly (random generator
-  states as ``bit_generator.state``, history, early-stopping counters, time spent), JSON;
-- ``format``: the format version.
+- ``model.safetensors``: the final (or best) parameters under their ``state_dict()`` names
+  (``layers.0.weight`` of shape (in, out), ...);
+- ``checkpoint.safetensors``: the same parameters, the optimizer's state under ``optimizer.``
+  (``optimizer.lr``, ``optimizer.step``, ``optimizer.m.0``, ...), the best-so-far parameters of
+  early stopping under ``best.``, and everything else needed to resume exactly.
 
-``save_checkpoint`` writes a temporary file in the target's directory, flushes and fsyncs it,
-then ``os.replace``-s it over the target, so a crash leaves either the old or the new file.
+The header's ``__metadata__`` (string values) holds ``format``, ``kind`` ("checkpoint" or
+"model"), ``epoch``, ``run_id``, ``config`` (the run's ``TrainConfig``, JSON), ``state`` (random
+generator states, step counter, history, early-stopping counters, JSON) and ``scheduler``
+(the learning-rate scheduler's ``state_dict()``, JSON).
+
+``load_checkpoint`` reads the header first, works out every tensor's expected shape and dtype
+from the stored config (or, for a plain weights file, from the parameter shapes), checks the
+declared sizes against them and a limit, and only then reads the tensors. Checkpoints of
+earlier versions (``.npz``) load through the same checks (``models.legacy``).
+
+Loading a saved model::
+
+    from models.checkpoint import load_model
+    model = load_model("runs/default-digits-20260101-120000/model.safetensors")
+    predictions = model(x).numpy().argmax(axis=1)    # x: float32 (n, 784) in [0, 1]
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Checkpoint", "CheckpointError", "FORMAT", "save_checkpoint", "load_checkpoint", "check_architecture",
-           "expected_shapes", "atomic_write_text", "remove_stale_temporaries"]
+from models import registry
+from models.config import ConfigError, TrainConfig, display
+from models.files import atomic_write
+from models.legacy import NPY_HEADER_MAX, NpzError, NpzReader
+from tinygrad_lite.nn.state import (
+    MAX_BYTES,
+    SafetensorsError,
+    load_safetensors,
+    read_safetensors_header,
+    save_safetensors,
+)
 
-FORMAT = 1
+__all__ = ["Checkpoint", "CheckpointError", "FORMAT", "CHECKPOINT", "MODEL", "save_checkpoint", "save_model",
+           "load_checkpoint", "load_model", "find_checkpoint", "check_architecture", "expected_shapes"]
+
+FORMAT = "tinygrad_lite.checkpoint/2"
+CHECKPOINT, MODEL = "checkpoint.safetensors", "model.safetensors"
+_LEGACY = {CHECKPOINT: "checkpoint.npz", MODEL: "model.npz"}
+_METADATA_LIMIT = 1 << 20  # config and small fields of a legacy .npz
+_STATE_LIMIT = 64 << 20  # its training state (history grows with the epochs)
 
 
 class CheckpointError(ValueError):
@@ -38,7 +65,7 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    """What a checkpoint holds (see the module docstring)."""
+    """What a checkpoint or model file holds (see the module docstring)."""
 
     params: dict[str, np.ndarray]
     optim: dict[str, np.ndarray]
@@ -46,124 +73,132 @@ class Checkpoint:
     config: dict[str, Any]
     state: dict[str, Any] = field(default_factory=dict)
     best: dict[str, np.ndarray] = field(default_factory=dict)
+    scheduler: dict[str, Any] | None = None
     path: str = ""
+    kind: str = "checkpoint"
+    run_id: str = ""
+
+    def missing_training_state(self) -> str | None:
+        """Why ``--resume`` cannot continue from this file, or None when it can."""
+        missing = [k for k in ("step", "model_rng", "train_rng") if k not in self.state]
+        if not self.optim:
+            missing.insert(0, "optimizer state")
+        if not missing:
+            return None
+        return (f"{self.path} holds no training state ({', '.join(missing)} missing): it was written "
+                f"{'as a saved model' if self.kind == 'model' else 'without one'} (save_model, or save_checkpoint "
+                f"without optimizer state and state), not by a training run; --resume continues only a "
+                f"{CHECKPOINT} that models.train wrote")
 
 
-def _fsync_dir(directory: Path) -> None:
+def _as_dict(config: TrainConfig | dict[str, Any] | None) -> dict[str, Any]:
+    return config.to_dict() if isinstance(config, TrainConfig) else dict(config or {})
+
+
+def save_checkpoint(path: str | os.PathLike, params: dict[str, np.ndarray], optim: dict[str, np.ndarray] | None = None,
+                    epoch: int = 0, config: TrainConfig | dict[str, Any] | None = None,
+                    state: dict[str, Any] | None = None, best: dict[str, np.ndarray] | None = None,
+                    scheduler: dict[str, Any] | None = None, *, kind: str = "checkpoint", run_id: str = "") -> Path:
+    """Write a checkpoint (safetensors) atomically; returns its path."""
+    arrays: dict[str, Any] = dict(params)
+    arrays.update({f"optimizer.{k}": v for k, v in (optim or {}).items()})
+    arrays.update({f"best.{k}": v for k, v in (best or {}).items()})
+    metadata = {"format": FORMAT, "kind": kind, "epoch": str(int(epoch)), "run_id": run_id,
+                "config": json.dumps(_as_dict(config), sort_keys=True)}
+    if state is not None:
+        metadata["state"] = json.dumps(state, sort_keys=True)
+    if scheduler is not None:
+        metadata["scheduler"] = json.dumps(scheduler, sort_keys=True)
+    return atomic_write(path, lambda f: save_safetensors(f, arrays, metadata))
+
+
+def save_model(path: str | os.PathLike, model: Any, config: TrainConfig | dict[str, Any] | None = None,
+               epoch: int = 0, *, run_id: str = "") -> Path:
+    """Write a model's parameters (a Module or a state dict) and its config, atomically."""
+    params = model.state_dict() if hasattr(model, "state_dict") else dict(model)
+    return save_checkpoint(path, params, None, epoch, config, kind="model", run_id=run_id)
+
+
+def find_checkpoint(directory: str | os.PathLike, name: str = CHECKPOINT) -> Path | None:
+    """``directory/checkpoint.safetensors``, or the ``.npz`` an earlier version wrote, or None."""
+    for candidate in (name, _LEGACY.get(name)):
+        if candidate and (Path(directory) / candidate).is_file():
+            return Path(directory) / candidate
+    return None
+
+
+# ------------------------------------------------------------------ expected contents
+def expected_shapes(sizes: list[int], model: str = "mlp") -> dict[str, tuple[int, ...]]:
+    """Parameter names and shapes of the registry's ``model`` with ``sizes``."""
+    return registry.MODELS[model].shapes(list(sizes))
+
+
+def _config(stored: dict[str, Any], where: str) -> TrainConfig | None:
+    if not stored:
+        return None
     try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+        return TrainConfig.from_dict(stored, f"{where}: stored config")
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from None
 
 
-def _atomic_write(path: Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _architecture(config: TrainConfig | None, shapes: dict[str, tuple[int, ...]], where: str,
+                  sizes: list[int] | None) -> tuple[str, list[int]]:
+    """(model name, sizes) the file must hold: from ``sizes``, the stored config, or the shapes themselves."""
+    model = config.model if config is not None else "mlp"
+    if sizes is None and config is not None:
+        try:
+            info = registry.dataset_info(config.dataset)
+        except ValueError as e:
+            raise CheckpointError(f"{where}: {e}") from None
+        sizes = [info.n_inputs, *config.hidden, len(info.classes)]
+    if sizes is None:
+        sizes = registry.MODELS[model].sizes({k: v for k, v in shapes.items() if not k.startswith(("optimizer.",
+                                                                                                    "best."))})
+        if sizes is None:
+            raise CheckpointError(f"{where}: holds no {model.upper()} parameters (layers.<l>.weight, "
+                                  f"layers.<l>.bias) and no config saying what it should hold")
+    return model, list(sizes)
 
 
-def remove_stale_temporaries(directory: str | Path) -> list[Path]:
-    """Delete the ``.<name>.*.tmp`` files an interrupted atomic write left in ``directory``
-    (never a finished file: those are only ever renamed into place); returns what went."""
-    stale = [p for p in Path(directory).glob(".*.tmp") if p.is_file()]
-    for p in stale:
-        p.unlink()
-    return stale
+def _specs(keys: list[str], params: dict[str, tuple[int, ...]], dtype: np.dtype, where: str,
+           what: str) -> dict[str, Any]:
+    """The (dtype, shape) each key of the file must have (``optimizer.lr``: shape None, any of at most 1,024
+    values); CheckpointError for a key that has no place in a checkpoint of ``params``."""
+    order = list(params)
+    spec = lambda dt, shape: SimpleNamespace(dtype=np.dtype(dt), shape=shape)
+    out, unknown = {}, []
+    for k in keys:
+        if k in params:
+            out[k] = spec(dtype, params[k])
+        elif k.startswith("best.") and k[5:] in params:
+            out[k] = spec(dtype, params[k[5:]])
+        elif k == "optimizer.lr":
+            out[k] = spec(np.float64, None)
+        elif k == "optimizer.step":
+            out[k] = spec(np.int64, (len(order),))
+        elif (m := re.fullmatch(r"optimizer\.(\w+)\.(\d+)", k)) and int(m.group(2)) < len(order):
+            out[k] = spec(dtype, params[order[int(m.group(2))]])
+        else:
+            unknown.append(k)
+    if unknown:
+        raise CheckpointError(f"{where}: unexpected tensors {unknown[:10]} for {what}")
+    return out
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a text file atomically (temp file in the same directory, fsync, rename)."""
-    _atomic_write(Path(path), lambda f: f.write(text.encode("utf-8")))
+def _lr_shape(shape: tuple[int, ...], where: str) -> tuple[int, ...]:
+    if len(shape) > 1 or int(np.prod(shape)) > 1024:
+        raise CheckpointError(f"{where}: 'optimizer.lr' has shape {shape}, expected one value per parameter group")
+    return shape
 
 
-def save_checkpoint(path: str | Path, params: dict[str, np.ndarray], optim: dict[str, np.ndarray], epoch: int,
-                    config: dict[str, Any], state: dict[str, Any] | None = None,
-                    best: dict[str, np.ndarray] | None = None) -> Path:
-    """Write a checkpoint atomically; returns its path."""
-    arrays: dict[str, np.ndarray] = {"format": np.asarray(FORMAT, dtype=np.int64),
-                                     "epoch": np.asarray(int(epoch), dtype=np.int64),
-                                     "config_json": np.asarray(json.dumps(config, sort_keys=True)),
-                                     "state_json": np.asarray(json.dumps(state or {}, sort_keys=True))}
-    for prefix, d in (("param", params), ("optim", optim), ("best", best or {})):
-        for k, v in d.items():
-            arrays[f"{prefix}.{k}"] = np.asarray(v)
-    path = Path(path)
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
-    return path
+def _param_shapes(header: dict[str, tuple[Any, tuple[int, ...]]]) -> dict[str, tuple[int, ...]]:
+    return {k: v[1] for k, v in header.items() if not k.startswith(("optimizer.", "best."))}
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint with ``allow_pickle=False``; CheckpointError naming the file and the problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist" if not path.exists()
-                              else f"checkpoint {path} is not a file")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError) as e:
-        raise CheckpointError(f"{path}: not a readable .npz checkpoint ({type(e).__name__}: {e})") from None
-    except Exception as e:  # zipfile.BadZipFile and friends
-        raise CheckpointError(f"{path}: not a readable .npz checkpoint ({type(e).__name__}: {e})") from None
-    missing = [k for k in ("format", "epoch", "config_json") if k not in data]
-    if missing:
-        raise CheckpointError(f"{path}: not a tinygrad_lite checkpoint (missing {', '.join(missing)})")
-    for key in ("format", "epoch"):
-        value = data[key]
-        if value.ndim != 0 or value.dtype.kind not in "iu":
-            raise CheckpointError(f"{path}: '{key}' must be one integer, got {value.dtype} of shape {value.shape}")
-    if int(data["format"]) != FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {int(data['format'])}, this version reads {FORMAT}")
-    try:
-        config = json.loads(str(data["config_json"]))
-        state = json.loads(str(data["state_json"])) if "state_json" in data else {}
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: corrupted config_json/state_json ({e})") from None
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{path}: config_json is not a JSON object")
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: state_json is not a JSON object")
-    groups: dict[str, dict[str, np.ndarray]] = {"param": {}, "optim": {}, "best": {}}
-    for k, v in data.items():
-        prefix, _, name = k.partition(".")
-        if prefix in groups and name:
-            groups[prefix][name] = v
-    if not groups["param"]:
-        raise CheckpointError(f"{path}: holds no parameters (param.* arrays)")
-    return Checkpoint(groups["param"], groups["optim"], int(data["epoch"]), config, state, groups["best"], str(path))
-
-
-def expected_shapes(sizes: list[int]) -> dict[str, tuple[int, ...]]:
-    """Parameter names and shapes of ``models.mlp.MLP(sizes)``."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        shapes[f"layers.{l}.weight"] = (n_in, n_out)
-        shapes[f"layers.{l}.bias"] = (n_out,)
-    return shapes
-
-
-def check_architecture(ckpt: Checkpoint, sizes: list[int], dtype: str | None = None) -> None:
-    """CheckpointError unless the checkpoint's parameters are exactly those of an MLP with ``sizes``."""
+def _mismatch(where: str, sizes: list[int], have: dict[str, tuple[int, ...]], dtype: np.dtype | None,
+              dtypes: dict[str, Any]) -> None:
     want = expected_shapes(sizes)
-    have = {k: tuple(v.shape) for k, v in ckpt.params.items()}
-    where = ckpt.path or "checkpoint"
     problems = []
     missing = [k for k in want if k not in have]
     extra = [k for k in have if k not in want]
@@ -171,27 +206,160 @@ def check_architecture(ckpt: Checkpoint, sizes: list[int], dtype: str | None = N
         problems.append(f"missing {', '.join(missing)}")
     if extra:
         problems.append(f"unexpected {', '.join(extra)}")
-    for k, shape in want.items():
-        if k in have and have[k] != shape:
-            problems.append(f"{k} has shape {have[k]}, expected {shape}")
+    problems += [f"{k} has shape {have[k]}, expected {shape}" for k, shape in want.items()
+                 if k in have and have[k] != shape]
     if dtype is not None:
-        for k, v in ckpt.params.items():
-            if v.dtype != np.dtype(dtype):
-                problems.append(f"{k} is {v.dtype}, expected {dtype}")
-                break
+        wrong = [k for k in want if k in have and np.dtype(dtypes[k]) != dtype]
+        problems += [f"{wrong[0]} is {np.dtype(dtypes[wrong[0]])}, expected {dtype}"] if wrong else []
     if problems:
-        got = _sizes_of(have)
+        got = registry.mlp_sizes(have)
         raise CheckpointError(f"{where}: checkpoint does not match the architecture {'-'.join(map(str, sizes))}"
-                              + (f" (it holds {got})" if got else "") + ": " + "; ".join(problems))
+                              + (f" (it holds {'-'.join(map(str, got))})" if got else "") + ": "
+                              + "; ".join(problems))
 
 
-def _sizes_of(shapes: dict[str, tuple[int, ...]]) -> str:
-    sizes = []
-    l = 0
-    while f"layers.{l}.weight" in shapes and len(shapes[f"layers.{l}.weight"]) == 2:
-        n_in, n_out = shapes[f"layers.{l}.weight"]
-        if not sizes:
-            sizes.append(n_in)
-        sizes.append(n_out)
-        l += 1
-    return "-".join(map(str, sizes))
+def check_architecture(ckpt: Checkpoint, sizes: list[int], dtype: str | None = None) -> None:
+    """CheckpointError unless the checkpoint's parameters are exactly those of a model with ``sizes``."""
+    _mismatch(ckpt.path or "checkpoint", list(sizes), {k: tuple(v.shape) for k, v in ckpt.params.items()},
+              np.dtype(dtype) if dtype else None, {k: v.dtype for k, v in ckpt.params.items()})
+
+
+# ------------------------------------------------------------------ reading
+def _json(text: str, key: str, where: str) -> Any:
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as e:
+        raise CheckpointError(f"{where}: corrupted {key} ({e})") from None
+    return value
+
+
+def _object(value: Any, key: str, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{where}: {key} is not a JSON object")
+    return value
+
+
+def _split(arrays: dict[str, np.ndarray]) -> tuple[dict, dict, dict]:
+    params = {k: v for k, v in arrays.items() if not k.startswith(("optimizer.", "best."))}
+    optim = {k[10:]: v for k, v in arrays.items() if k.startswith("optimizer.")}
+    best = {k[5:]: v for k, v in arrays.items() if k.startswith("best.")}
+    return params, optim, best
+
+
+def load_checkpoint(path: str | os.PathLike, sizes: list[int] | None = None, *,
+                    max_bytes: int = MAX_BYTES) -> Checkpoint:
+    """Read a checkpoint or model file (safetensors, or an earlier version's ``.npz``), checked before any
+    tensor is read against ``sizes`` (default: what its stored config describes); CheckpointError naming
+    the file and the problem."""
+    where = display(path)
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {where} does not exist" if not p.exists() else
+                              f"checkpoint {where} is not a file")
+    try:
+        with open(p, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise CheckpointError(f"{where}: cannot read it ({e.strerror})") from None
+    if magic.startswith(b"PK") or p.suffix == ".npz":
+        return _load_npz(p, where, sizes, max_bytes)
+    try:
+        tensors, meta = read_safetensors_header(p)
+    except (SafetensorsError, OSError) as e:
+        raise CheckpointError(str(e) if isinstance(e, SafetensorsError) else f"{where}: {e}") from None
+    if meta.get("format", FORMAT) != FORMAT:
+        raise CheckpointError(f"{where}: checkpoint format {meta['format']!r}, this version reads {FORMAT!r}")
+    try:
+        epoch = int(meta.get("epoch", "0"))
+    except ValueError:
+        raise CheckpointError(f"{where}: 'epoch' must be one integer, got {meta['epoch']!r}") from None
+    config = _object(_json(meta.get("config", "{}"), "config", where), "config", where)
+    state = _object(_json(meta.get("state", "{}"), "state", where), "state", where)
+    scheduler = _json(meta.get("scheduler", "null"), "scheduler", where)
+    cfg = _config(config, where)
+    header = {k: (t.dtype.newbyteorder("="), t.shape) for k, t in tensors.items()}
+    model, sizes = _architecture(cfg, _param_shapes(header), where, sizes)
+    dtype = np.dtype(cfg.dtype if cfg is not None else header[next(iter(expected_shapes(sizes, model)))][0])
+    params = expected_shapes(sizes, model)
+    _mismatch(where, sizes, _param_shapes(header), dtype, {k: v[0] for k, v in header.items()})
+    expected = _specs(list(tensors), params, dtype, where, f"a {'-'.join(map(str, sizes))} {model.upper()}")
+    if "optimizer.lr" in expected:
+        expected["optimizer.lr"].shape = _lr_shape(header["optimizer.lr"][1], where)
+    try:
+        arrays = load_safetensors(p, expected, max_bytes=max_bytes)
+    except (SafetensorsError, OSError) as e:
+        raise CheckpointError(str(e) if isinstance(e, SafetensorsError) else f"{where}: {e}") from None
+    params, optim, best = _split(arrays)
+    return Checkpoint(params, optim, epoch, config, state, best, scheduler if isinstance(scheduler, dict) else None,
+                      where, meta.get("kind", "weights"), meta.get("run_id", ""))
+
+
+def _load_npz(p: Path, where: str, sizes: list[int] | None, max_bytes: int) -> Checkpoint:
+    try:
+        with NpzReader(p) as z:
+            keys = z.keys()
+            missing = [k for k in ("format", "epoch", "config_json") if k not in keys]
+            plain = len(missing) == 3 and any(k.startswith(("layers.", "param.layers.")) for k in keys)
+            if missing and not plain:
+                raise CheckpointError(f"{where}: not a tinygrad_lite checkpoint (missing {', '.join(missing)})")
+            small = {k: z.read(k, max_bytes=_STATE_LIMIT if k == "state_json" else _METADATA_LIMIT)
+                     for k in ("format", "epoch", "config_json", "state_json") if k in keys}
+            if plain:  # a state dict saved with np.savez: weights only
+                small = {"format": np.asarray(1), "epoch": np.asarray(0), "config_json": np.asarray("{}")}
+            for key in ("format", "epoch"):
+                value = small[key]
+                if value.ndim != 0 or value.dtype.kind not in "iu":
+                    raise CheckpointError(f"{where}: '{key}' must be one integer, got {value.dtype} of shape "
+                                          f"{value.shape}")
+            if int(small["format"]) != 1:
+                raise CheckpointError(f"{where}: checkpoint format {int(small['format'])}, this version reads 1 "
+                                      f"(.npz) and {FORMAT!r} (safetensors)")
+            config = _object(_json(str(small["config_json"]), "config_json", where), "config_json", where)
+            state = _object(_json(str(small.get("state_json", "{}")), "state_json", where), "state_json", where)
+            names = {("optimizer." + k[6:] if k.startswith("optim.") else k[6:] if k.startswith("param.") else k): k
+                     for k in keys if k not in small}
+            cfg = _config(config, where)
+            header: dict[str, tuple[Any, tuple[int, ...]]] = {}
+            if cfg is None:  # nothing says what to expect: sizes from the members' own .npy headers
+                for new, old in names.items():
+                    dt, shape, _ = z.header(old, max_bytes)
+                    header[new] = (dt.newbyteorder("="), shape)
+            model, sizes = _architecture(cfg, _param_shapes(header), where, sizes)
+            dtype = np.dtype(cfg.dtype if cfg is not None else header[next(iter(expected_shapes(sizes, model)))][0])
+            params = expected_shapes(sizes, model)
+            what = f"a {'-'.join(map(str, sizes))} {model.upper()}"
+            expected = _specs(list(names), params, dtype, where, what)
+            for new, s in expected.items():  # declared sizes first: nothing is decompressed before this
+                need = 1024 * 8 if s.shape is None else int(np.prod(s.shape)) * s.dtype.itemsize
+                declared = z.members[names[new]].file_size
+                if declared > need + NPY_HEADER_MAX:
+                    raise CheckpointError(f"{where}: member {names[new] + '.npy'!r} declares {declared:,} bytes, more "
+                                          f"than the {need:,} that {s.dtype} {s.shape} needs ({what}); refused "
+                                          f"without decompressing it")
+            for new, old in names.items():
+                dt, shape, _ = z.header(old, max_bytes)
+                header[new] = (dt.newbyteorder("="), shape)
+            _mismatch(where, sizes, _param_shapes(header), dtype, {k: v[0] for k, v in header.items()})
+            if "optimizer.lr" in expected:
+                expected["optimizer.lr"].shape = _lr_shape(header["optimizer.lr"][1], where)
+            arrays = {new: z.read(names[new], s.shape, s.dtype, max_bytes=max_bytes) for new, s in expected.items()}
+    except NpzError as e:
+        raise CheckpointError(str(e)) from None
+    params, optim, best = _split(arrays)
+    if not params:
+        raise CheckpointError(f"{where}: holds no parameters (param.* arrays)")
+    return Checkpoint(params, optim, int(small["epoch"]), config, state, best, None, where, "checkpoint")
+
+
+def load_model(path: str | os.PathLike) -> Any:
+    """The model a ``model.safetensors`` (or checkpoint) holds, built from its stored config, in eval mode."""
+    ckpt = load_checkpoint(path)
+    config = _config(ckpt.config, ckpt.path)
+    if config is None:
+        raise CheckpointError(f"{ckpt.path}: holds no config to build the model from; build it yourself and "
+                              f"model.load_state_dict(tinygrad_lite.nn.state.load_safetensors(path))")
+    entry = registry.MODELS[config.model]
+    sizes = registry.MODELS[config.model].sizes({k: v.shape for k, v in ckpt.params.items()})
+    model = entry.build(config, sizes, np.random.default_rng(config.seed))
+    model.load_state_dict(ckpt.params)
+    return model.eval()

@@ -15,11 +15,8 @@ tolerance for the dtype (0 when all agree, 2 for bad arguments).
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import re
 import sys
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +24,10 @@ from typing import Any
 import numpy as np
 
 import tinygrad_lite.nn as nn
-import tinygrad_lite.optim as optim
-from models.manual import ManualAdam, ManualMLP, ManualRMSprop, ManualSGD
+from models import registry
+from models.checkpoint import load_checkpoint
+from models.config import TrainConfig
+from models.manual import ManualMLP
 from models.mlp import MLP
 from tinygrad_lite.testing.backprop import compare_arrays, format_table
 
@@ -37,14 +36,17 @@ __all__ = ["Row", "Report", "TOLERANCE", "difference", "compare", "main"]
 #: largest relative error accepted, by dtype
 TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 
-OPTIMIZERS = {
-    "sgd": (lambda params, lr: optim.SGD(params, lr), lambda params, lr: ManualSGD(params, lr)),
-    "momentum": (lambda params, lr: optim.SGD(params, lr, momentum=0.9),
-                 lambda params, lr: ManualSGD(params, lr, momentum=0.9)),
-    "adam": (lambda params, lr: optim.Adam(params, lr), lambda params, lr: ManualAdam(params, lr)),
-    "rmsprop": (lambda params, lr: optim.RMSprop(params, lr, alpha=0.9),
-                lambda params, lr: ManualRMSprop(params, lr, alpha=0.9)),
-}
+#: The registry's optimizers that have a hand-written twin, plus "momentum" (SGD with momentum 0.9).
+OPTIMIZERS: dict[str, dict[str, Any]] = {**{name: {"optimizer": name} for name, entry in registry.OPTIMIZERS.items()
+                                            if entry.manual is not None},
+                                         "momentum": {"optimizer": "sgd", "momentum": 0.9}}
+
+
+def _optimizers(name: str, lr: float) -> tuple[Any, Any]:
+    """(make(named_parameters), make_manual(params)) for ``OPTIMIZERS[name]`` at rate ``lr``."""
+    c = TrainConfig(lr=lr, **OPTIMIZERS[name])
+    entry = registry.OPTIMIZERS[c.optimizer]
+    return (lambda params: entry.build(params, c)), (lambda params: entry.manual(params, c))
 
 
 @dataclass
@@ -126,9 +128,9 @@ def compare(
     report = Report(dtype, TOLERANCE.get(dtype, 1e-4) if tol is None else tol, batch_sizes=(len(X),))
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"compare: unknown optimizer {optimizer!r}; valid names: {', '.join(OPTIMIZERS)}")
-    make_opt, make_manual_opt = OPTIMIZERS[optimizer]
-    opt = make_opt(model.named_parameters(), lr) if steps else None
-    manual_opt = make_manual_opt(manual.params, lr) if steps else None
+    make_opt, make_manual_opt = _optimizers(optimizer, lr)
+    opt = make_opt(model.named_parameters()) if steps else None
+    manual_opt = make_manual_opt(manual.params) if steps else None
 
     def one_step(record: bool) -> None:
         model.zero_grad()
@@ -175,38 +177,13 @@ def _names(tokens: Sequence[str]) -> list[str]:
 
 
 def _load_checkpoint(path: str, dtype: np.dtype) -> tuple[list[int], dict[str, np.ndarray], Any]:
-    """Layer sizes, {layers.<l>.weight/bias: array} and the saved activations (or None) from an .npz.
-
-    Reads plain state dicts and training checkpoints (``param.layers.0.weight``, ..., with a
-    ``config_json`` holding ``activations``); ``best.*`` and ``optim.*`` arrays are ignored.
-    """
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            files = [k for k in f.files if not k.startswith(("best.", "optim."))]
-            if any(k.startswith("param.") for k in files):
-                files = [k for k in files if k.startswith("param.")]
-            state = {}
-            for key in files:
-                match = re.search(r"(layers\.\d+\.(weight|bias))$", key)
-                if match:
-                    state[match.group(1)] = f[key].astype(dtype)
-            config = json.loads(str(f["config_json"])) if "config_json" in f.files else {}
-    except (ValueError, OSError, EOFError, TypeError, zipfile.BadZipFile) as exc:  # TypeError: a .npy file
-        raise ValueError(f"checkpoint {path}: not a readable .npz of plain arrays ({type(exc).__name__}: "
-                         f"{exc})") from None
-    activations = config.get("activations") if isinstance(config, dict) else None
-    for key, a in state.items():
-        if a.ndim != (2 if key.endswith(".weight") else 1):
-            raise ValueError(f"checkpoint {path}: {key} has shape {a.shape}")
-    n = len([k for k in state if k.endswith(".weight")])
-    if n == 0:
-        raise ValueError(f"checkpoint {path}: no 'layers.<l>.weight' arrays found")
-    try:
-        weights = [state[f"layers.{l}.weight"] for l in range(n)]
-    except KeyError as exc:
-        raise ValueError(f"checkpoint {path}: missing {exc.args[0]}") from None
-    sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
-    return sizes, state, activations
+    """Layer sizes, {layers.<l>.weight/bias: array} and the saved activations (or None), read by
+    ``models.checkpoint.load_checkpoint`` (a run's model or checkpoint, or a plain state dict)."""
+    ckpt = load_checkpoint(path)
+    sizes = registry.mlp_sizes({k: tuple(v.shape) for k, v in ckpt.params.items()})
+    if sizes is None:
+        raise ValueError(f"checkpoint {path}: its parameters do not form an MLP")
+    return sizes, {k: v.astype(dtype) for k, v in ckpt.params.items()}, ckpt.config.get("activations")
 
 
 def _parser() -> argparse.ArgumentParser:

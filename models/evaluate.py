@@ -1,8 +1,13 @@
-"""Evaluate a checkpoint on any dataset: ``python -m models.evaluate CHECKPOINT [--dataset NAME] [--split test]``.
+"""Evaluate a saved model on a dataset: ``python -m models.evaluate MODEL [--dataset NAME] [--split test]``.
 
-Prints accuracy, loss, the confusion matrix, per-class error counts and the most confused
-pairs; ``--out DIR`` also writes ``evaluation.json`` and the confusion-matrix and sample-grid
-plots there; ``--json`` prints the metrics as JSON instead of text.
+MODEL is a run folder (its ``model.safetensors``), a ``model.safetensors`` or
+``checkpoint.safetensors``, or an earlier version's ``.npz``. Prints accuracy, loss, the
+confusion matrix, per-class error counts and the most confused pairs (``--json``: the metrics
+as JSON). The dataset defaults to the one the model was trained on; another one must have the
+same number of inputs and classes, and a warning says when its classes differ in meaning.
+``--out DIR`` also writes ``evaluation.json``, ``report.txt`` and the plots into a new folder
+(``--overwrite`` to replace those files in an existing one, all or nothing); nothing is ever
+written into a run's folder unless you name it there.
 """
 
 from __future__ import annotations
@@ -16,80 +21,139 @@ from typing import Any
 
 import numpy as np
 
-from models import report
-from models.checkpoint import CheckpointError, check_architecture, load_checkpoint
-from models.presets import DEFAULTS, ConfigError, check_config
-from models.train import blas_threads, build_model, evaluate_model, model_sizes
-from tinygrad_lite.data import DatasetNotFoundError, dataset_names, load_dataset
+from models import registry, report
+from models.checkpoint import MODEL, CheckpointError, find_checkpoint, load_checkpoint
+from models.config import ConfigError, TrainConfig, display
+from models.files import atomic_write, describe_os_error
+from models.loop import evaluate_model
+from models.run import DOWNLOAD_DEADLINE, DeadlineError, blas_threads, build_model, deadline
+from models.rundir import RunDir, RunDirError
 
-__all__ = ["evaluate_checkpoint", "main"]
+__all__ = ["evaluate_checkpoint", "main", "EVALUATION_FILES"]
+
+EVALUATION_FILES = ("evaluation.json", "report.txt", "confusion.png", "samples.png")
+
+
+def _model_file(path: str | Path) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        found = find_checkpoint(p, MODEL)
+        if found is None:
+            raise CheckpointError(f"{display(p)} holds no {MODEL} (is it a run's folder?)")
+        return found
+    return p
 
 
 def evaluate_checkpoint(path: str | Path, dataset: str | None = None, data_dir: str | None = None,
-                        split: str = "test", batch_size: int = 5000) -> dict[str, Any]:
-    """Load the checkpoint, check it against its own config, and evaluate it on ``dataset``'s ``split``.
+                        split: str = "test", batch_size: int = 5000, *, warn: Any = None,
+                        download_timeout: float = DOWNLOAD_DEADLINE) -> dict[str, Any]:
+    """Load the model in ``path``, check it against its own config, and evaluate it on ``dataset``'s ``split``.
 
-    Returns a dict with ``accuracy``, ``loss``, ``confusion_matrix``, ``per_class_errors``,
-    ``most_confused``, ``classes``, ``predictions`` and the ``config``.
+    ``dataset`` defaults to the one it was trained on; another one must match its inputs and
+    class count (else ConfigError), and ``warn(message)`` is called when its classes differ.
+    Returns ``accuracy``, ``loss``, ``confusion_matrix``, ``per_class_errors``, ``most_confused``,
+    ``classes``, ``predictions``, ``images``, ``labels``, ``config`` and more.
     """
-    ckpt = load_checkpoint(path)
-    config = {**DEFAULTS, **check_config(ckpt.config, f"{ckpt.path}: stored config")}
-    name = dataset or config["dataset"]
-    if name not in dataset_names():
-        raise ConfigError(f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}")
+    from tinygrad_lite.data import load_dataset
+
+    ckpt = load_checkpoint(_model_file(path))
+    if not ckpt.config:
+        raise CheckpointError(f"{ckpt.path}: holds no config (a plain weights file); evaluate needs a file "
+                              f"models.train wrote")
+    try:
+        config = TrainConfig.from_dict(ckpt.config, f"{ckpt.path}: stored config")
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from None
+    name = dataset or config.dataset
+    if name not in registry.dataset_names():
+        raise ConfigError(f"--dataset: unknown dataset {name!r}; valid names: {', '.join(registry.dataset_names())}")
     if split not in ("train", "test"):
-        raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
-    d = load_dataset(name, data_dir if data_dir is not None else (config["data_dir"] if name == config["dataset"]
-                                                                   else None) or None)
+        raise ConfigError(f"--split must be 'train' or 'test', got {split!r}")
+    trained, info = registry.dataset_info(config.dataset), registry.dataset_info(name)
+    n_in = int(ckpt.params["layers.0.weight"].shape[0])
+    if info.n_inputs != n_in or len(info.classes) != len(trained.classes):
+        raise ConfigError(f"--dataset {name}: the model ({ckpt.path}) takes {n_in} inputs and predicts "
+                          f"{len(trained.classes)} classes of {config.dataset}; {name} has {info.n_inputs} inputs and "
+                          f"{len(info.classes)} classes")
+    if name != config.dataset and warn is not None:
+        same = info.classes == trained.classes
+        warn(f"warning: the model was trained on {config.dataset}, evaluated here on {name}"
+             + ("" if same else f" — whose classes mean something else ({', '.join(info.classes[:3])}, ... vs "
+                                f"{', '.join(trained.classes[:3])}, ...): expect accuracy near chance"))
+    given = data_dir if data_dir is not None else (config.data_dir if name == config.dataset else None)
+    with deadline(download_timeout, lambda: f"the download of {name} did not finish within {download_timeout:g} s"):
+        d = load_dataset(name, given or None)
     x, y = (d.x_test, d.y_test) if split == "test" else (d.x_train, d.y_train)
-    x = x.astype(np.dtype(config["dtype"]), copy=False)
-    sizes = model_sizes(config, x.shape[1], len(d.classes))
-    stored = [int(ckpt.params[k].shape[0]) for k in ("layers.0.weight",) if k in ckpt.params]
-    if stored and stored[0] != x.shape[1]:
-        raise CheckpointError(f"{ckpt.path}: the model takes {stored[0]} inputs, {name} has {x.shape[1]} features")
-    check_architecture(ckpt, sizes, config["dtype"])
+    x = x.astype(np.dtype(config.dtype), copy=False)
     model = build_model(config, x.shape[1], len(d.classes))
     model.load_state_dict(ckpt.params)
-    with blas_threads(config.get("threads", 0)):
+    with blas_threads(config.threads):
         loss, acc, pred = evaluate_model(model, x, y, batch_size)
     cm = report.confusion_matrix(y, pred, len(d.classes))
-    return {"checkpoint": str(path), "dataset": name, "split": split, "accuracy": acc, "loss": loss,
-            "n": len(y), "classes": list(d.classes), "confusion_matrix": cm.tolist(),
+    return {"checkpoint": ckpt.path, "dataset": name, "trained_on": config.dataset, "split": split,
+            "accuracy": acc, "loss": loss, "n": len(y), "classes": list(d.classes), "confusion_matrix": cm.tolist(),
             "per_class_errors": report.per_class_errors(cm).tolist(),
             "most_confused": [{"true": t, "predicted": p, "count": c} for t, p, c in report.most_confused(cm)],
-            "epoch": ckpt.epoch, "config": config, "predictions": pred, "images": x, "labels": y}
+            "epoch": ckpt.epoch, "config": config.to_dict(), "predictions": pred, "images": x, "labels": y}
+
+
+def _write(out: str, overwrite: bool, r: dict[str, Any], text: str, images: np.ndarray, labels: np.ndarray,
+           pred: np.ndarray) -> Path:
+    with RunDir(out, EVALUATION_FILES) as rd:
+        if rd.out.is_dir() and any(rd.out.iterdir()) and not overwrite:
+            raise RunDirError(f"{rd.label} already exists; pass --overwrite to write the evaluation files into it "
+                              f"(its other files are kept), or choose a new folder")
+        staging = rd.start()
+        try:
+            atomic_write(staging / "evaluation.json", (json.dumps(r, indent=2) + "\n").encode("utf-8"))
+            atomic_write(staging / "report.txt", (text + "\n").encode("utf-8"))
+            if report.have_matplotlib():
+                cm = np.asarray(r["confusion_matrix"])
+                report.plot_confusion(cm, r["classes"], staging / "confusion.png")
+                report.plot_samples(images, labels, pred, r["classes"], staging / "samples.png")
+            rd.commit()
+        except BaseException:
+            rd.discard()
+            raise
+    return rd.out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", help="a .npz written by models.train (checkpoint.npz or model.npz)")
-    p.add_argument("--dataset", help=f"dataset to evaluate on ({', '.join(dataset_names())}; default: the "
+    p.add_argument("model", help="a run folder, or a .safetensors (or older .npz) written by models.train")
+    p.add_argument("--dataset", help=f"dataset to evaluate on ({', '.join(registry.dataset_names())}; default: the "
                                      f"one it was trained on)")
     p.add_argument("--data-dir", help="directory holding the dataset's IDX files")
     p.add_argument("--split", choices=("test", "train"), default="test")
     p.add_argument("--batch-size", type=int, default=5000)
-    p.add_argument("--out", help="also write evaluation.json and plots into this folder")
+    p.add_argument("--out", help="also write evaluation.json, report.txt and plots into this new folder")
+    p.add_argument("--overwrite", action="store_true", help="with --out: replace those files in an existing folder")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = p.parse_args(argv)
     try:
-        r = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_dir, args.split, args.batch_size)
-    except (ConfigError, CheckpointError, DatasetNotFoundError, ValueError) as e:
+        if args.batch_size < 1:
+            raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+        if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+            raise RunDirError(f"--out {display(args.out)} exists and is not a folder")
+        r = evaluate_checkpoint(args.model, args.dataset, args.data_dir, args.split, args.batch_size,
+                                warn=lambda msg: print(msg, file=sys.stderr))
+        pred, images, labels = r.pop("predictions"), r.pop("images"), r.pop("labels")
+        cm = np.asarray(r["confusion_matrix"])
+        text = report.format_report(r["accuracy"], r["loss"], cm, r["classes"], title=r["split"])
+        if args.json:
+            print(json.dumps(r, indent=2))
+        else:
+            print(f"{r['checkpoint']} (epoch {r['epoch']}) on {r['dataset']} {r['split']}")
+            print(text)
+        if args.out:
+            out = _write(args.out, args.overwrite, r, text, images, labels, pred)
+            print(f"wrote {', '.join(EVALUATION_FILES)} to {display(out)}", file=sys.stderr)
+    except (ConfigError, CheckpointError, RunDirError, DeadlineError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    pred, images, labels = r.pop("predictions"), r.pop("images"), r.pop("labels")
-    cm = np.asarray(r["confusion_matrix"])
-    if args.json:
-        print(json.dumps(r, indent=2))
-    else:
-        print(f"{args.checkpoint} (epoch {r['epoch']}) on {r['dataset']} {r['split']}")
-        print(report.format_report(r["accuracy"], r["loss"], cm, r["classes"], title=r["split"]))
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "evaluation.json").write_text(json.dumps(r, indent=2) + "\n")
-        if report.have_matplotlib():
-            report.plot_confusion(cm, r["classes"], out / "confusion.png")
-            report.plot_samples(images, labels, pred, r["classes"], out / "samples.png")
+    except OSError as e:
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -84,6 +84,10 @@ class ManualMLP:
     ) -> None:
         sizes = check_sizes(sizes, "ManualMLP")
         names = parse_activations(activations, len(sizes) - 2, "ManualMLP")
+        for name in names:
+            if name not in G_PRIME:
+                raise ValueError(f"ManualMLP: activation {name!r} has no hand-derived backprop here; add g and g′ "
+                                 f"to models.manual.G and G_PRIME")
         self.sizes, self.activations, self.dtype = sizes, names, np.dtype(dtype)
         self.L = len(sizes) - 1
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)

@@ -12,13 +12,15 @@ from typing import Any
 import numpy as np
 
 import tinygrad_lite.nn as nn
+from models import registry
 from models.spec import check_sizes, parse_activations
 from tinygrad_lite import ops
 from tinygrad_lite.tensor import Tensor
 
 __all__ = ["MLP", "ACTIVATIONS", "parse_activations"]
 
-ACTIVATIONS = {"relu": ops.relu, "tanh": ops.tanh, "sigmoid": ops.sigmoid}
+#: The registry's activations as ``tinygrad_lite.ops`` functions.
+ACTIVATIONS = {name: getattr(ops, a.op) for name, a in registry.ACTIVATIONS.items()}
 
 
 class MLP(nn.Module):

@@ -9,9 +9,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from models.registry import ACTIVATIONS
+
 __all__ = ["ACTIVATION_NAMES", "check_sizes", "parse_activations"]
 
-ACTIVATION_NAMES = ("relu", "tanh", "sigmoid")
+ACTIVATION_NAMES = tuple(ACTIVATIONS)
 
 
 def check_sizes(sizes: Sequence[int], where: str = "MLP") -> list[int]:

@@ -1,4 +1,4 @@
-"""A catalogue of bad input across the public API (issue 7).
+"""A catalogue of bad input across the public API.
 
 Each case asserts the exception type and that the message names the offending shape, dtype,
 value, name or file; where it matters, that nothing changed (leaf grads, parameters, files).
@@ -19,10 +19,12 @@ import pytest
 import tinygrad_lite as tg
 from models import evaluate, train
 from models.checkpoint import CheckpointError, check_architecture, load_checkpoint, save_checkpoint
+from models.config import ConfigError, TrainConfig, read_toml
 from models.manual import ManualMLP
 from models.mlp import MLP
-from models.presets import ConfigError, read_toml, resolve_config
+from models.presets import resolve_config
 from tinygrad_lite import GraphFreedError, Tensor, data, defop, nn, optim
+from tinygrad_lite.nn.state import save_safetensors
 
 IMAGES = np.zeros((2, 28, 28), np.uint8)
 A23 = r"\(2, 3\)"
@@ -279,8 +281,8 @@ def _toml(d: Path, text: str | bytes, name: str = "bad-config.toml") -> dict:
 CONFIG = [
     pytest.param(lambda d: resolve_config("nope"), ConfigError, "unknown preset 'nope'; valid names: default",
                  id="preset-name"),
-    pytest.param(lambda d: resolve_config(None, {"optimizer": "adamw"}), ConfigError,
-                 "'optimizer' must be one of sgd, adam, rmsprop, got 'adamw'", id="optimizer-name"),
+    pytest.param(lambda d: resolve_config(None, {"optimizer": "adamax"}), ConfigError,
+                 "'optimizer' must be one of sgd, adam, rmsprop, adamw, got 'adamax'", id="optimizer-name"),
     pytest.param(lambda d: resolve_config(None, {"activations": ["gelu"]}), ConfigError,
                  r"'activations' must be one of relu.*got \['gelu'\]", id="activation-name"),
     pytest.param(lambda d: resolve_config(None, {"init": "zeros"}), ConfigError, "'init' must be one of .*got 'zeros'",
@@ -308,19 +310,26 @@ CONFIG = [
 
 
 # -------------------------------------------------------------------- checkpoints
-def _params(sizes=(4, 3, 2)):
+def _params(sizes=(784, 3, 10)):
     return MLP(list(sizes), seed=0).state_dict()
 
 
-def _good(d: Path, name: str = "good.npz") -> Path:
-    return save_checkpoint(d / name, _params(), {}, 1, {"hidden": [3]})
+def _good(d: Path, name: str = "good.safetensors") -> Path:
+    return save_checkpoint(d / name, _params(), {}, 1, TrainConfig(hidden=(3,)))
 
 
 def _truncated(d: Path, fraction: float) -> Path:
     raw = _good(d).read_bytes()
-    path = d / "cut.npz"
+    path = d / "cut.safetensors"
     path.write_bytes(raw[: int(len(raw) * fraction)])
     return path
+
+
+def _metadata(d: Path, name: str, **fields: str) -> Path:
+    """A safetensors checkpoint whose header metadata has ``fields`` changed."""
+    meta = {"format": "tinygrad_lite.checkpoint/2", "epoch": "1", "config": '{"hidden": [3]}', **fields}
+    save_safetensors(d / name, _params(), meta)
+    return d / name
 
 
 def _fields(d: Path, name: str, **fields) -> Path:
@@ -344,12 +353,28 @@ def _npy(d: Path) -> Path:
 CHECKPOINT = [
     pytest.param(lambda d: load_checkpoint(d / "none.npz"), "none.npz does not exist", id="missing"),
     pytest.param(lambda d: load_checkpoint(d), "is not a file", id="directory"),
-    pytest.param(lambda d: load_checkpoint(_truncated(d, 0.0)), "cut.npz: not a readable .npz", id="truncated-empty"),
-    pytest.param(lambda d: load_checkpoint(_truncated(d, 0.1)), "cut.npz: not a readable .npz", id="truncated-10%"),
-    pytest.param(lambda d: load_checkpoint(_truncated(d, 0.5)), "cut.npz: not a readable .npz", id="truncated-50%"),
-    pytest.param(lambda d: load_checkpoint(_truncated(d, 0.99)), "cut.npz: not a readable .npz", id="truncated-99%"),
+    pytest.param(lambda d: load_checkpoint(_truncated(d, 0.0)), "cut.safetensors: not a valid safetensors file",
+                 id="truncated-empty"),
+    pytest.param(lambda d: load_checkpoint(_truncated(d, 0.1)), "cut.safetensors: not a valid safetensors file",
+                 id="truncated-10%"),
+    pytest.param(lambda d: load_checkpoint(_truncated(d, 0.5)), "cut.safetensors: not a valid safetensors file",
+                 id="truncated-50%"),
+    pytest.param(lambda d: load_checkpoint(_truncated(d, 0.99)), "cut.safetensors: not a valid safetensors file",
+                 id="truncated-99%"),
     pytest.param(lambda d: load_checkpoint(_not_npz(d)), "notes.npz: not a readable .npz", id="text-file"),
-    pytest.param(lambda d: load_checkpoint(_npy(d)), "array.npy: not a readable .npz", id="npy-file"),
+    pytest.param(lambda d: load_checkpoint(_npy(d)), "array.npy: not a valid safetensors file", id="npy-file"),
+    pytest.param(lambda d: load_checkpoint(_metadata(d, "v.safetensors", format="other/9")),
+                 "v.safetensors: checkpoint format 'other/9'", id="safetensors-format"),
+    pytest.param(lambda d: load_checkpoint(_metadata(d, "e.safetensors", epoch="three")),
+                 "e.safetensors: 'epoch' must be one integer", id="safetensors-epoch"),
+    pytest.param(lambda d: load_checkpoint(_metadata(d, "c.safetensors", config="{oops")),
+                 "c.safetensors: corrupted config", id="safetensors-config-json"),
+    pytest.param(lambda d: load_checkpoint(_metadata(d, "l.safetensors", config="[1]")),
+                 "l.safetensors: config is not a JSON object", id="safetensors-config-list"),
+    pytest.param(lambda d: load_checkpoint(_metadata(d, "k.safetensors", config='{"hiden": [3]}')),
+                 "k.safetensors: stored config: unknown config key 'hiden'", id="safetensors-config-key"),
+    pytest.param(lambda d: load_checkpoint(_metadata(d, "s.safetensors", state="[1]")),
+                 "s.safetensors: state is not a JSON object", id="safetensors-state"),
     pytest.param(lambda d: load_checkpoint(_fields(d, "other.npz", format=np.asarray(7))),
                  "other.npz: checkpoint format 7", id="format-version"),
     pytest.param(lambda d: load_checkpoint(_fields(d, "cfg.npz", config_json=np.asarray("{oops"))),
@@ -358,11 +383,11 @@ CHECKPOINT = [
                  "cfglist.npz: config_json is not a JSON object", id="config-not-object"),
     pytest.param(lambda d: load_checkpoint(_fields(d, "foreign.npz", **{"param.layers.0.weight": None})),
                  "foreign.npz", id="foreign-object-param"),
-    pytest.param(lambda d: check_architecture(load_checkpoint(_good(d, "arch.npz")), [4, 5, 2]),
-                 r"arch.npz: checkpoint does not match the architecture 4-5-2 \(it holds 4-3-2\)",
+    pytest.param(lambda d: check_architecture(load_checkpoint(_good(d, "arch.safetensors")), [784, 5, 10]),
+                 r"arch.safetensors: checkpoint does not match the architecture 784-5-10 \(it holds 784-3-10\)",
                  id="other-architecture"),
-    pytest.param(lambda d: check_architecture(load_checkpoint(_good(d, "dt.npz")), [4, 3, 2], "float64"),
-                 "dt.npz: .*layers.0.weight is float32, expected float64", id="other-dtype"),
+    pytest.param(lambda d: check_architecture(load_checkpoint(_good(d, "dt.safetensors")), [784, 3, 10], "float64"),
+                 "dt.safetensors: .*layers.0.weight is float32, expected float64", id="other-dtype"),
     pytest.param(lambda d: load_checkpoint(_fields(d, "fmt.npz", format=np.asarray("one"))), "fmt.npz",
                  id="format-not-int"),
     pytest.param(lambda d: load_checkpoint(_fields(d, "epochs.npz", epoch=np.arange(3))), "epochs.npz",
@@ -491,7 +516,7 @@ def _evil_npz(path: Path, marker: Path) -> None:
 def test_a_checkpoint_carrying_a_pickled_object_is_refused_and_runs_no_code(tmp_path, capsys):
     path, marker = tmp_path / "evil.npz", tmp_path / "MARKER"
     _evil_npz(path, marker)
-    with pytest.raises(CheckpointError, match=r"evil.npz: not a readable .npz.*allow_pickle=False"):
+    with pytest.raises(CheckpointError, match=r"evil.npz: member .* holds Python objects.*allow_pickle=False"):
         load_checkpoint(path)
     assert evaluate.main([str(path)]) == 2
     assert "evil.npz" in capsys.readouterr().err
@@ -499,7 +524,7 @@ def test_a_checkpoint_carrying_a_pickled_object_is_refused_and_runs_no_code(tmp_
     run.mkdir()
     (run / "checkpoint.npz").write_bytes(path.read_bytes())
     assert train.main(["--resume", "--out", str(run), "--quiet", "--no-plots"]) == 2
-    assert "checkpoint.npz: not a readable .npz" in capsys.readouterr().err
+    assert "checkpoint.npz: member 'param.layers.0.weight.npy' holds Python objects" in capsys.readouterr().err
     assert not marker.exists()
 
 
@@ -589,13 +614,16 @@ def _compare_file(d: Path, kind: str) -> str:
     pytest.param(None, ["--sizes", "4", "3", "--tol", "nan"], "tol must be a finite number > 0, got nan", id="tol-nan"),
     pytest.param(None, ["--sizes", "4", "3", "--tol", "-1"], "tol must be a finite number > 0, got -1.0",
                  id="tol-negative"),
-    pytest.param(None, ["--sizes", "4", "3", "--steps", "2", "--lr", "inf"], "SGD: lr must be .*got inf", id="lr-inf"),
+    pytest.param(None, ["--sizes", "4", "3", "--steps", "2", "--lr", "inf"],
+                 "'lr' must be a finite number >= 0, got inf", id="lr-inf"),
     pytest.param("truncated", [], r"truncated.npz: not a readable .npz.*BadZipFile", id="checkpoint-truncated"),
-    pytest.param("text", [], r"text.npz: not a readable .npz.*pickled", id="checkpoint-text"),
-    pytest.param("object", [], r"object.npz: not a readable .npz.*allow_pickle=False", id="checkpoint-object"),
-    pytest.param("flat-weight", [], r"flat-weight.npz: layers.0.weight has shape \(4,\)", id="checkpoint-1d-weight"),
-    pytest.param("bad-json", [], r"bad-json.npz: not a readable .npz.*JSONDecodeError", id="checkpoint-bad-json"),
-    pytest.param("missing", [], r"missing.npz: .*No such file", id="checkpoint-missing"),
+    pytest.param("text", [], r"text.npz: not a readable .npz.*BadZipFile", id="checkpoint-text"),
+    pytest.param("object", [], r"object.npz: member .* holds Python objects.*allow_pickle=False",
+                 id="checkpoint-object"),
+    pytest.param("flat-weight", [], r"flat-weight.npz: holds no MLP parameters", id="checkpoint-1d-weight"),
+    pytest.param("bad-json", [], r"bad-json.npz: not a tinygrad_lite checkpoint \(missing format, epoch\)",
+                 id="checkpoint-bad-json"),
+    pytest.param("missing", [], r"checkpoint .*missing.npz does not exist", id="checkpoint-missing"),
 ])
 def test_compare_cli_names_the_bad_argument_or_file(tmp_path, capsys, kind, args, message):
     from models import compare
@@ -623,13 +651,18 @@ def finished_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize("damage, args, message", [
-    pytest.param("truncate", [], r"checkpoint.npz: not a readable .npz", id="truncated"),
-    pytest.param("text", [], r"checkpoint.npz: not a readable .npz", id="not-npz"),
-    pytest.param(None, ["--hidden", "16"], r"checkpoint.npz: checkpoint does not match the architecture 784-16-10 "
-                                            r"\(it holds 784-8-10\)", id="other-architecture"),
-    pytest.param(None, ["--dtype", "float64"], r"checkpoint.npz: .*is float32, expected float64", id="other-dtype"),
-    pytest.param(None, ["--optimizer", "sgd"], r"checkpoint.npz: optimizer state does not fit optimizer 'sgd'",
-                 id="other-optimizer"),
+    pytest.param("truncate", [], r"checkpoint.safetensors: not a valid safetensors file", id="truncated"),
+    pytest.param("text", [], r"checkpoint.safetensors: not a valid safetensors file", id="not-safetensors"),
+    pytest.param("bomb-header", [], r"checkpoint.safetensors: not a valid safetensors file: declares a "
+                                    r"1099511627776-byte header", id="oversized-header"),
+    pytest.param("weights-only", [], r"--resume: .*checkpoint.safetensors holds no training state \(optimizer "
+                                     r"state, step, model_rng, train_rng missing\)", id="public-api-checkpoint"),
+    pytest.param(None, ["--hidden", "16"], r"checkpoint.safetensors: checkpoint does not match the architecture "
+                                            r"784-16-10 \(it holds 784-8-10\)", id="other-architecture"),
+    pytest.param(None, ["--dtype", "float64"], r"checkpoint.safetensors: .*is float32, expected float64",
+                 id="other-dtype"),
+    pytest.param(None, ["--optimizer", "sgd"], r"checkpoint.safetensors: optimizer state does not fit optimizer "
+                                                r"'sgd'", id="other-optimizer"),
 ])
 def test_resume_refuses_a_bad_checkpoint_and_leaves_the_run_alone(finished_run, tmp_path, capsys, damage, args,
                                                                   message):
@@ -637,12 +670,18 @@ def test_resume_refuses_a_bad_checkpoint_and_leaves_the_run_alone(finished_run, 
     out.mkdir()
     for f in finished_run.iterdir():
         (out / f.name).write_bytes(f.read_bytes())
-    ckpt = out / "checkpoint.npz"
+    ckpt = out / "checkpoint.safetensors"
     if damage == "truncate":
         ckpt.write_bytes(ckpt.read_bytes()[:-200])
     elif damage == "text":
         ckpt.write_text("epoch = 3\n")
+    elif damage == "bomb-header":
+        ckpt.write_bytes((1 << 40).to_bytes(8, "little") + b"{}")
+    elif damage == "weights-only":  # what the public API writes: weights and config, no training state
+        c = load_checkpoint(ckpt)
+        save_checkpoint(ckpt, c.params, None, c.epoch, c.config)
     before = {f.name: f.read_bytes() for f in out.iterdir()}
     assert train.main(["--resume", "--out", str(out), "--epochs", "2", "--quiet", "--no-plots", *args]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no staging folder or lock left beside it

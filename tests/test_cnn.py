@@ -53,9 +53,14 @@ def assert_same_pass(model: CNN, manual: ManualCNN, X, y, tol: float = F64_TOL) 
     assert rel_err(loss, manual_loss) <= tol
     assert rel_err(logits, manual_logits) <= tol
     assert list(manual_grads) == list(grads)
+    # A weight feeding BatchNorm can have a gradient that is 0 in exact arithmetic (BN undoes its
+    # scale): there both sides are rounding noise, so errors are also measured against the
+    # largest gradient of the network.
+    overall = max(float(np.abs(g).max(initial=0.0)) for g in manual_grads.values())
     for name, g in grads.items():
         assert g.dtype == manual_grads[name].dtype, name
-        assert rel_err(g, manual_grads[name]) <= tol, (name, rel_err(g, manual_grads[name]))
+        error = float(np.abs(np.asarray(g, np.float64) - manual_grads[name]).max(initial=0.0))
+        assert rel_err(g, manual_grads[name]) <= tol or error <= tol * 1e-3 * overall, (name, error)
     state, manual_state = model.state_dict(), manual.state_dict()
     for name in manual.buffers:
         assert rel_err(state[name], manual_state[name]) <= tol, name

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 
 import models.compare as compare
+from models.checkpoint import save_checkpoint
+from models.config import TrainConfig
 from models.manual import ManualMLP
 from models.mlp import MLP
+from tinygrad_lite.nn.state import save_safetensors
 
 SMALL = ["--sizes", "30,12,8,5", "--batch", "16"]
 
@@ -80,26 +83,29 @@ def test_difference_metrics():
 
 def test_checkpoint_weights_are_loaded_and_sizes_read_from_it(tmp_path, capsys):
     trained = MLP([9, 7, 4], seed=42, dtype=np.float64)
-    path = tmp_path / "ckpt.npz"
-    np.savez(path, **{f"model.{k}": v for k, v in trained.state_dict().items()}, epoch=np.array(3))
+    path = tmp_path / "weights.npz"
+    np.savez(path, **trained.state_dict())  # a plain state dict
     assert compare.main(["--checkpoint", str(path), "--batch", "5"]) == 0
     out = capsys.readouterr().out
     assert "MLP [9, 7, 4]" in out and "weights from" in out
-    # a training checkpoint: param.* arrays, best.* ignored, activations from config_json
-    trained = MLP([9, 7, 6, 4], ["tanh", "sigmoid"], seed=42, dtype=np.float64)
-    params = {f"param.{k}": v for k, v in trained.state_dict().items()}
-    best = {f"best.{k}": v + 1 for k, v in trained.state_dict().items()}
-    config = np.asarray('{"activations": ["tanh", "sigmoid"], "hidden": [7, 6]}')
-    np.savez(path, **best, **params, config_json=config, **{"optim.m.0": np.zeros((9, 7))})
+    save_safetensors(tmp_path / "weights.safetensors", trained.state_dict())  # the same, as safetensors
+    assert compare.main(["--checkpoint", str(tmp_path / "weights.safetensors"), "--batch", "5"]) == 0
+    assert "MLP [9, 7, 4]" in capsys.readouterr().out
+    # a training checkpoint: optimizer.* and best.* ignored, activations from the stored config
+    trained = MLP([784, 7, 6, 10], ["tanh", "sigmoid"], seed=42, dtype=np.float64)
+    params = trained.state_dict()
+    path = save_checkpoint(tmp_path / "checkpoint.safetensors", params, {"m.0": np.zeros((784, 7))}, 1,
+                           TrainConfig(activations=("tanh", "sigmoid"), hidden=(7, 6), dtype="float64"),
+                           best={k: v + 1 for k, v in params.items()})
     assert compare.main(["--checkpoint", str(path), "--batch", "5"]) == 0
-    assert "MLP [9, 7, 6, 4], activations ['tanh', 'sigmoid']" in capsys.readouterr().out
+    assert "MLP [784, 7, 6, 10], activations ['tanh', 'sigmoid']" in capsys.readouterr().out
     sizes, state, activations = compare._load_checkpoint(str(path), np.dtype(np.float32))
-    assert sizes == [9, 7, 6, 4] and activations == ["tanh", "sigmoid"]
-    for name, value in trained.state_dict().items():
-        np.testing.assert_array_equal(state[name], value.astype(np.float32))  # param.*, not best.*
-    np.savez(path, **{"layers.1.weight": np.zeros((7, 4))})
-    assert compare.main(["--checkpoint", str(path)]) == 2
-    assert "missing layers.0.weight" in capsys.readouterr().err
+    assert sizes == [784, 7, 6, 10] and activations == ["tanh", "sigmoid"]
+    for name, value in params.items():
+        np.testing.assert_array_equal(state[name], value.astype(np.float32))  # the parameters, not best.*
+    np.savez(tmp_path / "gap.npz", **{"layers.1.weight": np.zeros((7, 4))})
+    assert compare.main(["--checkpoint", str(tmp_path / "gap.npz")]) == 2
+    assert "holds no MLP parameters" in capsys.readouterr().err
 
 
 def test_dataset_batch_comes_from_load_dataset(monkeypatch, capsys):

@@ -1,8 +1,11 @@
-"""Resilience (issue 7): a training run killed at random moments, long runs, huge graphs.
+"""Resilience: a training run killed at random moments, long runs, huge graphs.
 
-- ``python -m models.train`` is SIGKILLed repeatedly; after every kill ``checkpoint.npz`` is
-  absent (before the first save) or a complete checkpoint, never a partial file; ``--resume``
-  then finishes with exactly the parameters of an uninterrupted run.
+- ``python -m models.train`` is SIGKILLed repeatedly, between epochs and in the middle of
+  writing a checkpoint: ``--out`` never appears half-written, the unfinished run's checkpoint
+  is absent (before the first save) or whole, and ``--resume`` then finishes with exactly the
+  parameters of an uninterrupted run.
+- A run with ``--overwrite`` is SIGKILLed at random moments, up to and through its final
+  rename: ``--out`` holds the old results or the new ones, complete, never a mix.
 - 10,000 training steps keep traced memory and the number of live Tensors flat: each step's
   graph is released.
 - Backward through 100,000-op diamond and fan-out graphs needs no recursion.
@@ -26,13 +29,15 @@ import pytest
 
 import tinygrad_lite as tg
 from models.checkpoint import load_checkpoint
+from models.config import TrainConfig
 from models.mlp import MLP
 from tinygrad_lite import Tensor, nn, optim
 
 ROOT = Path(__file__).resolve().parents[1]
 # the default preset (Adam, cosine schedule, validation split), small and long enough to be killed mid-run
-RUN = ["--hidden", "32", "--epochs", "100", "--batch-size", "128", "--seed", "7", "--threads", "1",
+RUN = ["--hidden", "32", "--epochs", "40", "--batch-size", "128", "--seed", "7", "--threads", "1",
        "--quiet", "--no-plots"]
+RESULTS = ("config.toml", "checkpoint.safetensors", "model.safetensors", "metrics.json", "report.txt")
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
@@ -51,6 +56,11 @@ def _finish(proc: subprocess.Popen) -> None:
     assert proc.returncode == 0, err
 
 
+def _kill(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+
+
 def _stamp(path: Path) -> tuple[int, int] | None:
     try:
         st = path.stat()
@@ -59,68 +69,114 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return st.st_ino, st.st_mtime_ns
 
 
-def _wait_for_new_save(path: Path, proc: subprocess.Popen, old: tuple[int, int] | None, limit: float = 30.0) -> None:
-    """Block until ``path`` is replaced by a new save (or the process ends)."""
+def _wait(condition, proc: subprocess.Popen, limit: float = 30.0) -> bool:
+    """Poll ``condition()`` until true (or the process ends); whether it came true."""
     end = time.monotonic() + limit
-    while _stamp(path) == old and proc.poll() is None and time.monotonic() < end:
-        time.sleep(0.002)
+    while proc.poll() is None and time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.0005)
+    return False
+
+
+def _writing(folder: Path) -> bool:
+    try:
+        return any(name.startswith(".checkpoint.safetensors.") for name in os.listdir(folder))
+    except FileNotFoundError:
+        return False
 
 
 def _params(path: Path) -> dict[str, np.ndarray]:
     c = load_checkpoint(path)
-    return {**{f"param.{k}": v for k, v in c.params.items()}, **{f"optim.{k}": v for k, v in c.optim.items()}}
+    return {**c.params, **{f"optimizer.{k}": v for k, v in c.optim.items()}}
+
+
+def _complete(out: Path) -> str:
+    """The run_id of the complete results in ``out``: every file present and from the same run."""
+    assert sorted(p.name for p in out.iterdir()) == sorted(RESULTS)
+    metrics = json.loads((out / "metrics.json").read_text())
+    ids = {metrics["run_id"], load_checkpoint(out / "model.safetensors").run_id,
+           load_checkpoint(out / "checkpoint.safetensors").run_id}
+    assert len(ids) == 1, ids
+    assert TrainConfig.from_toml(out / "config.toml").to_dict() == metrics["config"]
+    assert (out / "report.txt").read_text().startswith("test: accuracy")
+    return metrics["run_id"]
 
 
 def test_killed_runs_leave_a_whole_checkpoint_and_resume_exactly(tmp_path):
     straight = tmp_path / "straight"
     _finish(_train(*RUN, "--out", str(straight)))
-    want = _params(straight / "model.npz")
-    total = load_checkpoint(straight / "model.npz").epoch
-    assert total == 100
+    want = _params(straight / "checkpoint.safetensors")
+    assert load_checkpoint(straight / "checkpoint.safetensors").epoch == 40
 
     out = tmp_path / "killed"
-    ckpt = out / "checkpoint.npz"
+    staging = tmp_path / ".killed.partial"
+    ckpt = staging / "checkpoint.safetensors"
     rng = np.random.default_rng(0)
-    epochs_seen, mid_run_kills, t0 = [0], 0, time.monotonic()
+    epochs_seen, kinds, t0 = [0], [], time.monotonic()
     for kill in range(6):
         resume = ckpt.exists()
         before = _stamp(ckpt)
-        proc = _train(*(["--resume"] if resume else [*RUN, "--overwrite"]), "--out", str(out))
-        if kill % 2:  # a random moment from the start: start-up, data loading or training
-            time.sleep(rng.uniform(0.0, 1.2))
-        else:  # a random moment soon after the run's first save of its own: mid-training
-            _wait_for_new_save(ckpt, proc, before)
-            time.sleep(rng.uniform(0.0, 0.2))
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
+        proc = _train(*(["--resume", "--quiet", "--no-plots"] if resume else RUN), "--out", str(out))
+        if kill % 3 == 0:  # a random moment from the start: start-up, data loading or training
+            time.sleep(rng.uniform(0.0, 0.8))
+            kinds.append("any")
+        elif kill % 3 == 1:  # between epochs: soon after one of its saves
+            _wait(lambda: _stamp(ckpt) != before, proc)
+            time.sleep(rng.uniform(0.0, 0.05))
+            kinds.append("between")
+        else:  # while a checkpoint is being written: its temporary file exists
+            kinds.append("mid-checkpoint" if _wait(lambda: _writing(staging), proc) else "missed")
+        _kill(proc)
+        assert not out.exists(), "a killed run must not leave --out"
         if not ckpt.exists():
             assert epochs_seen[-1] == 0, "a checkpoint disappeared"
             continue
         c = load_checkpoint(ckpt)  # whole, or this raises
-        assert 0 <= c.epoch <= total and c.epoch >= epochs_seen[-1], (epochs_seen, c.epoch)
+        assert 0 < c.epoch <= 40 and c.epoch >= epochs_seen[-1], (epochs_seen, c.epoch)
         assert all(np.isfinite(v).all() for v in c.params.values())
         assert c.config["seed"] == 7 and c.config["hidden"] == [32]
         epochs_seen.append(c.epoch)
-        mid_run_kills += 0 < c.epoch < total
-        for name in ("config.json", "metrics.json"):  # the other files are written atomically too
-            if (out / name).exists():
-                json.loads((out / name).read_text())
-        if (out / "model.npz").exists():
-            load_checkpoint(out / "model.npz")
+        TrainConfig.from_toml(staging / "config.toml")  # the other files are whole too
     assert time.monotonic() - t0 < 60
-    print("epochs after each kill:", epochs_seen, "tmp files:", sorted(p.name for p in out.iterdir()))
-    assert mid_run_kills >= 1, f"no kill landed mid-run (epochs after each kill: {epochs_seen})"
+    print("epochs after each kill:", epochs_seen, kinds)
+    assert "mid-checkpoint" in kinds and any(0 < e < 40 for e in epochs_seen), (epochs_seen, kinds)
 
-    _finish(_train(*(["--resume"] if ckpt.exists() else [*RUN, "--overwrite"]), "--out", str(out)))
-    got = _params(out / "model.npz")
-    assert not list(out.glob(".*.tmp")), "a resumed run clears the temp files killed saves left"
-    assert load_checkpoint(out / "model.npz").epoch == total
+    _finish(_train(*(["--resume", "--quiet", "--no-plots"] if ckpt.exists() else RUN), "--out", str(out)))
+    _complete(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed", "straight"]  # no staging, lock or temp
+    got = _params(out / "checkpoint.safetensors")
     assert got.keys() == want.keys()
     for k in want:
         np.testing.assert_array_equal(got[k], want[k], err_msg=k)
     a = json.loads((straight / "metrics.json").read_text())
     b = json.loads((out / "metrics.json").read_text())
     assert a["test_loss"] == b["test_loss"] and a["steps"] == b["steps"]
+    strip = lambda eps: [{k: v for k, v in e.items() if k != "seconds"} for e in eps]
+    assert strip(a["epochs"]) == strip(b["epochs"])
+
+
+def test_a_killed_overwrite_leaves_the_old_or_the_new_results_never_a_mix(tmp_path):
+    out = tmp_path / "r"
+    args = ["--hidden", "16", "--epochs", "3", "--threads", "1", "--quiet", "--no-plots", "--out", str(out)]
+    t0 = time.monotonic()
+    _finish(_train(*args))
+    took = time.monotonic() - t0
+    current = _complete(out)
+    rng = np.random.default_rng(1)
+    outcomes = []
+    for attempt in range(6):
+        proc = _train(*args, "--overwrite", "--seed", str(attempt + 1))
+        time.sleep(rng.uniform(0.5, 1.1) * took)  # around the end of the run: its last files and the rename
+        _kill(proc)
+        now = _complete(out)  # complete, or this fails
+        outcomes.append("old" if now == current else "new")
+        current = now
+        assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["r"]
+    print("after each kill:", outcomes)
+    _finish(_train(*args, "--overwrite", "--seed", "9"))
+    assert _complete(out) != current and json.loads((out / "metrics.json").read_text())["config"]["seed"] == 9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
 
 
 # ------------------------------------------------------------------ long runs

@@ -12,6 +12,7 @@
 - ``functional``: ``cross_entropy``, ``nll_loss`` (class weights, ``ignore_index``, label smoothing)
   and the ``dropout`` op;  ``losses``: ``mse_loss``, ``l1_loss``, ``huber_loss``, ``smooth_l1_loss``,
   ``binary_cross_entropy``, ``binary_cross_entropy_with_logits``, ``kl_div``.
+- ``state``: safetensors files (``save_safetensors``, ``load_safetensors``: header checked before any data is read).
 - ``utils``: ``clip_grad_norm_``, ``clip_grad_value_`` and ``key_problems`` (the state-dict key check).
 """
 
@@ -53,6 +54,7 @@ from .losses import (
 from .module import Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, group_norm, layer_norm, normalize
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .state import SafetensorsError, load_safetensors, read_safetensors_header, save_safetensors
 from .utils import clip_grad_norm_, clip_grad_value_
 
 __all__ = [
@@ -66,5 +68,6 @@ __all__ = [
     "cross_entropy", "nll_loss", "dropout", "embedding", "normalize", "layer_norm", "group_norm",
     "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "kl_div",
+    "SafetensorsError", "load_safetensors", "read_safetensors_header", "save_safetensors",
     "clip_grad_norm_", "clip_grad_value_", "utils",
 ]
