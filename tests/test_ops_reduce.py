@@ -339,8 +339,10 @@ def test_std_norm_second_derivatives(case, p):
 @given(scan_case(shape=SMALL))
 def test_scan_second_derivatives(case):
     x, options, _ = case
-    for op in (R.cumsum, R.cumprod, R.logcumsumexp):
+    for op in (R.cumsum, R.logcumsumexp):
         assert_second_grads_match(lambda t, op=op: op(t, **options) ** 2, x)
+    # products of up to 9 values of 3 reach 3⁹: finite differences would only measure rounding
+    assert_second_grads_match(lambda t: R.cumprod(t, **options) ** 2, x / max(1.0, float(np.abs(x).max())))
 
 
 @given(scan_case(shape=SMALL, values=distinct))
