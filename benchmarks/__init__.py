@@ -15,6 +15,12 @@ Sections (``--only`` takes a comma-separated list; one module each under ``bench
 - ``gradcheck``: cost of full and fast ``gradcheck`` on the MLP.
 - ``scaling``: step time vs depth (2-16 hidden layers) and vs batch size, with the overhead per layer.
 - ``hvp``: a Hessian-vector product against one gradient.
+- ``cnn``: one training step of the ``cnn`` preset's network (conv 32-64 3×3 with BatchNorm,
+  max-pool, fc 128; SGD Nesterov) at batch 64, float32 1×28×28: tinygrad_lite against
+  ``ManualCNN`` (``models.manual_cnn``) and, when installed, PyTorch eager (torch threads = BLAS
+  threads); ms/step, ratios and GFLOP/s (``CNNSpec.flops``). Like ``step``, with the default
+  threads and then one thread. A backward frees ~48 MB at once: run it with and without
+  ``--keep-freed-memory`` (``python -m benchmarks --only cnn [--keep-freed-memory]``).
 - ``profile`` (only with ``--only profile``): a phase breakdown (zero_grad, forward, loss,
   backward, optimizer) against manual, and cProfile of tinygrad_lite's step at batch 64 and 256.
 

@@ -15,16 +15,20 @@ from . import env
 from . import frameworks as fw
 from .common import Config
 from .sections import DEFAULT, SECTIONS
+from .sections.cnn import BATCH
 from .sections.step import threads_label, threads_text
 
 OTHERS = [n for n in fw.ORDER if n not in fw.BASELINES]
+#: the sections that time a training step once per thread setting (the machine's default, then one thread)
+STEP_SECTIONS = ("step", "cnn")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="tinygrad_lite benchmarks: training step, epoch, per-op overhead, memory, gradcheck cost, "
-                    "scaling (and, on request, a profile of the training step).",
+                    "scaling, Hessian-vector product, the CNN's training step (and, on request, a profile of the "
+                    "training step).",
     )
     p.add_argument("--quick", action="store_true",
                    help="a short subset of every section (< 20 s); all but the step section with one BLAS thread")
@@ -130,9 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
           .strftime("%Y-%m-%d %H:%M UTC"))
     print(env.header(meta))
     print(f"malloc  : {malloc}")
-    if "step" in args.sections:
-        print("threads : step section with " + " and then ".join(
-            "the BLAS's default threads" if n is None else threads_text(n) for n in step_threads)
+    timed_steps = [s for s in STEP_SECTIONS if s in args.sections]
+    if timed_steps:
+        print(f"threads : {' and '.join(timed_steps)} section{'s' if len(timed_steps) > 1 else ''} with "
+              + " and then ".join("the BLAS's default threads" if n is None else threads_text(n)
+                                  for n in step_threads)
             + (f" ({step_note})" if step_note else "")
             + (f"; the other sections with {threads_text(other_threads)} (--quick)" if other_threads else ""))
     load, threads = (meta["machine"].get("load_average") or [0.0])[0], meta["blas"].get("threads")
@@ -140,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: the machine is busy (load {load:.2f}) and the BLAS runs {threads} threads; on a shared "
               f"machine a multi-threaded BLAS can be many times slower on these small matrices: try --threads 1")
     if threads and threads > 1 and "torch" in cfg.runnable() and any(
-            s in args.sections for s in ("step", "epoch", "overhead")):
+            s in args.sections for s in ("step", "epoch", "overhead", "cnn")):
         print(f"note: torch (OpenMP) and NumPy's OpenBLAS each run {threads} threads in this one process, and their "
               f"thread pools compete for the cores (torch ran 3-4x slower so here); compare with --threads 1")
     missing = [n for n in cfg.wanted() if not fw.installed(n)]
@@ -156,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     for name in args.sections:
         t0 = time.perf_counter()
-        with env.limit_threads(other_threads if name != "step" else None):
+        with env.limit_threads(other_threads if name not in STEP_SECTIONS else None):
             result = SECTIONS[name](dataclasses.replace(cfg, blas_tag=env.blas_tag()))
         seconds = time.perf_counter() - t0
         print()
@@ -173,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\ntotal {out['seconds']:.1f} s")
     mismatches = [f"{b} ({setting})" for setting, runs in out["sections"].get("step", {}).get("raw", {}).items()
                   for b, r in runs.items() if not r["sanity"]["ok"]]
+    mismatches += [f"{BATCH} (cnn, {setting})" for setting, r in out["sections"].get("cnn", {}).get("raw", {}).items()
+                   if not r["sanity"]["ok"]]
     if mismatches:
         print(f"SANITY MISMATCH: the frameworks disagree on the first step at batch {', '.join(mismatches)}")
     if args.json:

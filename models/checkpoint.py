@@ -2,8 +2,8 @@
 
 A training run writes two files (``tinygrad_lite.nn.state`` reads and writes the format):
 
-- ``model.safetensors``: the final (or best) parameters under their ``state_dict()`` names
-  (``layers.0.weight`` of shape (in, out), ...);
+- ``model.safetensors``: the final (or best) parameters (and buffers) under their ``state_dict()``
+  names (``layers.0.weight`` of shape (in, out), ...);
 - ``checkpoint.safetensors``: the same parameters, the optimizer's state under ``optimizer.``
   (``optimizer.lr``, ``optimizer.step``, ``optimizer.m.0``, ...), the best-so-far parameters of
   early stopping under ``best.``, and everything else needed to resume exactly.
@@ -22,7 +22,12 @@ Loading a saved model::
 
     from models.checkpoint import load_model
     model = load_model("runs/default-digits-20260101-120000/model.safetensors")
-    predictions = model(x).numpy().argmax(axis=1)    # x: float32 (n, 784) in [0, 1]
+    predictions = model(x).numpy().argmax(axis=1)    # x: float32 (n, 784) in [0, 1]; a CNN's (n, 1, 28, 28)
+
+A CNN's files also hold BatchNorm's buffers under their ``state_dict()`` names
+(``bn.0.running_mean``, ``bn.0.running_var``, ``bn.0.num_batches_tracked`` (int64)); the
+registry says which entries are buffers, so the optimizer's states index the trainable
+parameters only.
 """
 
 from __future__ import annotations
@@ -128,9 +133,20 @@ def find_checkpoint(directory: str | os.PathLike, name: str = CHECKPOINT) -> Pat
 
 
 # ------------------------------------------------------------------ expected contents
-def expected_shapes(sizes: list[int], model: str = "mlp") -> dict[str, tuple[int, ...]]:
-    """Parameter names and shapes of the registry's ``model`` with ``sizes``."""
-    return registry.MODELS[model].shapes(list(sizes))
+def expected_shapes(sizes: list[int], model: str = "mlp", config: TrainConfig | None = None
+                    ) -> dict[str, tuple[int, ...]]:
+    """State-dict names and shapes (parameters and buffers) of the registry's ``model`` with ``sizes``
+    (``config``: the rest of its architecture, e.g. the CNN's channels; not needed for the MLP)."""
+    return registry.MODELS[model].shapes(config, list(sizes))
+
+
+def _layout(model: str, config: TrainConfig | None, sizes: list[int], dtype: np.dtype | None
+            ) -> tuple[dict[str, tuple[int, ...]], list[str], dict[str, np.dtype | None]]:
+    """(state-dict shapes, trainable names in optimizer order, each entry's dtype (None: any))."""
+    entry = registry.MODELS[model]
+    shapes, buffers = entry.shapes(config, sizes), entry.buffers(config, sizes)
+    dtypes = {k: dtype if buffers.get(k) is None else np.dtype(buffers[k]) for k in shapes}
+    return shapes, [k for k in shapes if k not in buffers], dtypes
 
 
 def _config(stored: dict[str, Any], where: str) -> TrainConfig | None:
@@ -153,32 +169,33 @@ def _architecture(config: TrainConfig | None, shapes: dict[str, tuple[int, ...]]
             raise CheckpointError(f"{where}: {e}") from None
         sizes = [info.n_inputs, *config.hidden, len(info.classes)]
     if sizes is None:
-        sizes = registry.MODELS[model].sizes({k: v for k, v in shapes.items() if not k.startswith(("optimizer.",
-                                                                                                    "best."))})
+        sizes = registry.MODELS[model].sizes(config, {k: v for k, v in shapes.items()
+                                                      if not k.startswith(("optimizer.", "best."))})
         if sizes is None:
             raise CheckpointError(f"{where}: holds no {model.upper()} parameters (layers.<l>.weight, "
                                   f"layers.<l>.bias) and no config saying what it should hold")
     return model, list(sizes)
 
 
-def _specs(keys: list[str], params: dict[str, tuple[int, ...]], dtype: np.dtype, where: str,
-           what: str) -> dict[str, Any]:
+def _specs(keys: list[str], params: dict[str, tuple[int, ...]], order: list[str], dtypes: dict[str, np.dtype],
+           where: str, what: str) -> dict[str, Any]:
     """The (dtype, shape) each key of the file must have (``optimizer.lr``: shape None, any of at most 1,024
-    values); CheckpointError for a key that has no place in a checkpoint of ``params``."""
-    order = list(params)
+    values); CheckpointError for a key that has no place in a checkpoint of ``params`` (the state dict;
+    ``order``: its trainable entries, which the optimizer's states index)."""
     spec = lambda dt, shape: SimpleNamespace(dtype=np.dtype(dt), shape=shape)
     out, unknown = {}, []
     for k in keys:
         if k in params:
-            out[k] = spec(dtype, params[k])
+            out[k] = spec(dtypes[k], params[k])
         elif k.startswith("best.") and k[5:] in params:
-            out[k] = spec(dtype, params[k[5:]])
+            out[k] = spec(dtypes[k[5:]], params[k[5:]])
         elif k == "optimizer.lr":
             out[k] = spec(np.float64, None)
         elif k == "optimizer.step":
             out[k] = spec(np.int64, (len(order),))
         elif (m := re.fullmatch(r"optimizer\.(\w+)\.(\d+)", k)) and int(m.group(2)) < len(order):
-            out[k] = spec(dtype, params[order[int(m.group(2))]])
+            name = order[int(m.group(2))]
+            out[k] = spec(dtypes[name], params[name])
         else:
             unknown.append(k)
     if unknown:
@@ -197,8 +214,8 @@ def _param_shapes(header: dict[str, tuple[Any, tuple[int, ...]]]) -> dict[str, t
 
 
 def _mismatch(where: str, sizes: list[int], have: dict[str, tuple[int, ...]], dtype: np.dtype | None,
-              dtypes: dict[str, Any]) -> None:
-    want = expected_shapes(sizes)
+              dtypes: dict[str, Any], model: str = "mlp", config: TrainConfig | None = None) -> None:
+    want, _, want_dtypes = _layout(model, config, sizes, dtype)
     problems = []
     missing = [k for k in want if k not in have]
     extra = [k for k in have if k not in want]
@@ -208,20 +225,23 @@ def _mismatch(where: str, sizes: list[int], have: dict[str, tuple[int, ...]], dt
         problems.append(f"unexpected {', '.join(extra)}")
     problems += [f"{k} has shape {have[k]}, expected {shape}" for k, shape in want.items()
                  if k in have and have[k] != shape]
-    if dtype is not None:
-        wrong = [k for k in want if k in have and np.dtype(dtypes[k]) != dtype]
-        problems += [f"{wrong[0]} is {np.dtype(dtypes[wrong[0]])}, expected {dtype}"] if wrong else []
+    wrong = [k for k in want if k in have and want_dtypes[k] is not None and np.dtype(dtypes[k]) != want_dtypes[k]]
+    problems += [f"{wrong[0]} is {np.dtype(dtypes[wrong[0]])}, expected {want_dtypes[wrong[0]]}"] if wrong else []
     if problems:
-        got = registry.mlp_sizes(have)
-        raise CheckpointError(f"{where}: checkpoint does not match the architecture {'-'.join(map(str, sizes))}"
-                              + (f" (it holds {'-'.join(map(str, got))})" if got else "") + ": "
-                              + "; ".join(problems))
+        got = registry.MODELS[model].sizes(config, have) if model != "mlp" else registry.mlp_sizes(have)
+        name = "" if model == "mlp" else f"{model.upper()} "
+        raise CheckpointError(f"{where}: checkpoint does not match the {name}architecture "
+                              f"{'-'.join(map(str, sizes))}" + (f" (it holds {'-'.join(map(str, got))})" if got else "")
+                              + ": " + "; ".join(problems))
 
 
-def check_architecture(ckpt: Checkpoint, sizes: list[int], dtype: str | None = None) -> None:
-    """CheckpointError unless the checkpoint's parameters are exactly those of a model with ``sizes``."""
+def check_architecture(ckpt: Checkpoint, sizes: list[int], dtype: str | None = None,
+                       config: TrainConfig | None = None) -> None:
+    """CheckpointError unless the checkpoint's state dict is exactly that of a model with ``sizes`` (the model
+    and the rest of its architecture from ``config``; an MLP without one)."""
     _mismatch(ckpt.path or "checkpoint", list(sizes), {k: tuple(v.shape) for k, v in ckpt.params.items()},
-              np.dtype(dtype) if dtype else None, {k: v.dtype for k, v in ckpt.params.items()})
+              np.dtype(dtype) if dtype else None, {k: v.dtype for k, v in ckpt.params.items()},
+              config.model if config is not None else "mlp", config)
 
 
 # ------------------------------------------------------------------ reading
@@ -279,10 +299,10 @@ def load_checkpoint(path: str | os.PathLike, sizes: list[int] | None = None, *,
     cfg = _config(config, where)
     header = {k: (t.dtype.newbyteorder("="), t.shape) for k, t in tensors.items()}
     model, sizes = _architecture(cfg, _param_shapes(header), where, sizes)
-    dtype = np.dtype(cfg.dtype if cfg is not None else header[next(iter(expected_shapes(sizes, model)))][0])
-    params = expected_shapes(sizes, model)
-    _mismatch(where, sizes, _param_shapes(header), dtype, {k: v[0] for k, v in header.items()})
-    expected = _specs(list(tensors), params, dtype, where, f"a {'-'.join(map(str, sizes))} {model.upper()}")
+    dtype = np.dtype(cfg.dtype if cfg is not None else header[next(iter(expected_shapes(sizes, model, cfg)))][0])
+    params, order, dtypes = _layout(model, cfg, sizes, dtype)
+    _mismatch(where, sizes, _param_shapes(header), dtype, {k: v[0] for k, v in header.items()}, model, cfg)
+    expected = _specs(list(tensors), params, order, dtypes, where, f"a {'-'.join(map(str, sizes))} {model.upper()}")
     if "optimizer.lr" in expected:
         expected["optimizer.lr"].shape = _lr_shape(header["optimizer.lr"][1], where)
     try:
@@ -325,10 +345,11 @@ def _load_npz(p: Path, where: str, sizes: list[int] | None, max_bytes: int) -> C
                     dt, shape, _ = z.header(old, max_bytes)
                     header[new] = (dt.newbyteorder("="), shape)
             model, sizes = _architecture(cfg, _param_shapes(header), where, sizes)
-            dtype = np.dtype(cfg.dtype if cfg is not None else header[next(iter(expected_shapes(sizes, model)))][0])
-            params = expected_shapes(sizes, model)
+            first = next(iter(expected_shapes(sizes, model, cfg)))
+            dtype = np.dtype(cfg.dtype if cfg is not None else header[first][0])
+            params, order, dtypes = _layout(model, cfg, sizes, dtype)
             what = f"a {'-'.join(map(str, sizes))} {model.upper()}"
-            expected = _specs(list(names), params, dtype, where, what)
+            expected = _specs(list(names), params, order, dtypes, where, what)
             for new, s in expected.items():  # declared sizes first: nothing is decompressed before this
                 need = 1024 * 8 if s.shape is None else int(np.prod(s.shape)) * s.dtype.itemsize
                 declared = z.members[names[new]].file_size
@@ -339,7 +360,7 @@ def _load_npz(p: Path, where: str, sizes: list[int] | None, max_bytes: int) -> C
             for new, old in names.items():
                 dt, shape, _ = z.header(old, max_bytes)
                 header[new] = (dt.newbyteorder("="), shape)
-            _mismatch(where, sizes, _param_shapes(header), dtype, {k: v[0] for k, v in header.items()})
+            _mismatch(where, sizes, _param_shapes(header), dtype, {k: v[0] for k, v in header.items()}, model, cfg)
             if "optimizer.lr" in expected:
                 expected["optimizer.lr"].shape = _lr_shape(header["optimizer.lr"][1], where)
             arrays = {new: z.read(names[new], s.shape, s.dtype, max_bytes=max_bytes) for new, s in expected.items()}
@@ -359,7 +380,7 @@ def load_model(path: str | os.PathLike) -> Any:
         raise CheckpointError(f"{ckpt.path}: holds no config to build the model from; build it yourself and "
                               f"model.load_state_dict(tinygrad_lite.nn.state.load_safetensors(path))")
     entry = registry.MODELS[config.model]
-    sizes = registry.MODELS[config.model].sizes({k: v.shape for k, v in ckpt.params.items()})
+    sizes = entry.sizes(config, {k: v.shape for k, v in ckpt.params.items()})
     model = entry.build(config, sizes, np.random.default_rng(config.seed))
     model.load_state_dict(ckpt.params)
     return model.eval()

@@ -119,6 +119,6 @@ def to_torch(spec: CNNSpec, state: dict[str, np.ndarray]) -> dict[str, np.ndarra
     for name, value in state.items():
         kind, l, field = name.split(".", 2)
         i = {"conv": convs, "bn": norms, "fc": linears}[kind][int(l)]
-        value = np.asarray(value)
-        out[f"{i}.{field}"] = np.ascontiguousarray(value.T if kind == "fc" and field == "weight" else value)
+        value = np.asarray(value)  # np.array, not ascontiguousarray: a 0-d counter stays 0-d
+        out[f"{i}.{field}"] = np.array(value.T if kind == "fc" and field == "weight" else value, order="C")
     return out

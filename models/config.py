@@ -52,8 +52,12 @@ class TrainConfig:
     model: str = _f("mlp", "the model")
     dataset: str = _f("digits", "dataset (digits is bundled; the others are looked up, or downloaded once)")
     data_dir: str = _f("", "directory holding the IDX files ('' = the loader's search path)")
-    hidden: tuple[int, ...] = _f((128, 64), "hidden layer widths, e.g. 128,64 (inputs/outputs come from the data)")
-    activations: tuple[str, ...] = _f(("relu",), "one activation, or one per hidden layer")
+    hidden: tuple[int, ...] = _f((128, 64), "hidden layer widths, e.g. 128,64 (inputs/outputs come from the data; "
+                                            "the CNN's fully connected layers after its conv blocks)")
+    activations: tuple[str, ...] = _f(("relu",), "one activation, or one per hidden layer (the CNN: relu)")
+    channels: tuple[int, ...] = _f((32, 64), "CNN: output channels of each conv block (3×3 conv, BatchNorm, ReLU, "
+                                             "2×2 max-pool), e.g. 32,64")
+    batchnorm: bool = _f(True, "CNN: BatchNorm after each convolution (which then has no bias)")
     init: str = _f("he_normal", "weight initialiser")
     init_std: float = _f(0.01, "standard deviation for init = normal")
     optimizer: str = _f("adam", "optimizer")
@@ -208,6 +212,16 @@ def _check_values(c: TrainConfig) -> None:
         fail("hidden", "must list one or more positive widths")
     if len(c.activations) not in (1, len(c.hidden)):
         fail("activations", f"must give one activation or one per hidden layer ({len(c.hidden)})")
+    if not c.channels or any(ch < 1 for ch in c.channels):
+        fail("channels", "must list one or more positive channel counts")
+    if c.model == "cnn":
+        if set(c.activations) != {"relu"}:
+            fail("activations", "must be relu for model = 'cnn' (its blocks and head use ReLU)")
+        try:
+            info = registry.dataset_info(c.dataset)
+            registry.cnn_spec(c, [info.n_inputs, *c.hidden, len(info.classes)])
+        except ValueError as e:
+            fail("channels", f"does not fit dataset {c.dataset!r}: {e}")
     for key in ("lr", "init_std", "eps", "gamma", "min_lr", "weight_decay", "momentum", "augment_rotation"):
         v = getattr(c, key)
         if not (math.isfinite(v) and v >= 0):
@@ -234,13 +248,16 @@ def _physical_memory() -> int | None:
 def memory_needed(c: TrainConfig, n_inputs: int, n_classes: int) -> tuple[int, int, int]:
     """(parameters, bytes for parameters and their training state, bytes for one batch's activations)."""
     sizes = [n_inputs, *c.hidden, n_classes]
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    entry = registry.MODELS[c.model]
+    shapes = entry.shapes(c, sizes)
+    n_params = sum(math.prod(shapes[k]) for k in entry.parameters(c, sizes))
     itemsize = 4 if c.dtype == "float32" else 8
     buffers = {"sgd": 1 if c.momentum else 0, "adam": 2, "rmsprop": 1}.get(c.optimizer, 2)
     copies = 3 + buffers + (1 if c.patience else 0) + 1 + buffers  # param, grad, work, buffers, best, checkpoint copy
-    widths = sum(sizes[1:])
-    batch = max(c.batch_size or 60000, c.eval_batch_size)
-    return n_params, n_params * itemsize * copies, batch * widths * itemsize * 4
+    values = entry.values(c, sizes)  # activations one example's forward pass keeps
+    # training keeps them and their gradients (4×: values, gradients, temporaries); evaluation, without a graph, less
+    per_batch = max((c.batch_size or 60000) * 4, c.eval_batch_size)
+    return n_params, n_params * itemsize * copies, per_batch * values * itemsize
 
 
 def check_memory(c: TrainConfig, n_inputs: int | None = None, n_classes: int | None = None) -> None:
@@ -255,9 +272,12 @@ def check_memory(c: TrainConfig, n_inputs: int | None = None, n_classes: int | N
     if state + acts <= 0.8 * total:
         return
     sizes = "-".join(map(str, [n_inputs, *c.hidden, n_classes]))
-    per_sample = acts // max(c.batch_size or 60000, c.eval_batch_size)
-    key = "hidden" if state + 64 * per_sample > 0.8 * total else (
-        "batch_size" if (c.batch_size or 60000) >= c.eval_batch_size else "eval_batch_size")
+    train, evaluate = (c.batch_size or 60000) * 4, c.eval_batch_size
+    per_sample = acts // max(train, evaluate)  # bytes per example of training
+    if state + 64 * 4 * per_sample > 0.8 * total:  # too large at any batch size: the model itself
+        key = "channels" if c.model == "cnn" and state <= 0.4 * total else "hidden"
+    else:
+        key = "batch_size" if train >= evaluate else "eval_batch_size"
     detail = (f"is too large: a {sizes} {c.model.upper()} with {n_params:,} parameters needs about "
               f"{_size(state + acts)} to train with {c.optimizer} (parameters, gradients, optimizer state, "
               f"activations), more than this machine's {_size(total)} of memory")

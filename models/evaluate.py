@@ -26,7 +26,7 @@ from models.checkpoint import MODEL, CheckpointError, find_checkpoint, load_chec
 from models.config import ConfigError, TrainConfig, display
 from models.files import atomic_write, describe_os_error
 from models.loop import evaluate_model
-from models.run import DOWNLOAD_DEADLINE, DeadlineError, blas_threads, build_model, deadline
+from models.run import DOWNLOAD_DEADLINE, DeadlineError, blas_threads, build_model, deadline, model_input_shape
 from models.rundir import RunDir, RunDirError
 
 __all__ = ["evaluate_checkpoint", "main", "EVALUATION_FILES"]
@@ -70,7 +70,7 @@ def evaluate_checkpoint(path: str | Path, dataset: str | None = None, data_dir: 
     if split not in ("train", "test"):
         raise ConfigError(f"--split must be 'train' or 'test', got {split!r}")
     trained, info = registry.dataset_info(config.dataset), registry.dataset_info(name)
-    n_in = int(ckpt.params["layers.0.weight"].shape[0])
+    n_in = trained.n_inputs  # what the stored config's model was built for (load_checkpoint checked the shapes)
     if info.n_inputs != n_in or len(info.classes) != len(trained.classes):
         raise ConfigError(f"--dataset {name}: the model ({ckpt.path}) takes {n_in} inputs and predicts "
                           f"{len(trained.classes)} classes of {config.dataset}; {name} has {info.n_inputs} inputs and "
@@ -87,8 +87,9 @@ def evaluate_checkpoint(path: str | Path, dataset: str | None = None, data_dir: 
     x = x.astype(np.dtype(config.dtype), copy=False)
     model = build_model(config, x.shape[1], len(d.classes))
     model.load_state_dict(ckpt.params)
+    shape = model_input_shape(config, [x.shape[1], *config.hidden, len(d.classes)])
     with blas_threads(config.threads):
-        loss, acc, pred = evaluate_model(model, x, y, batch_size)
+        loss, acc, pred = evaluate_model(model, x, y, batch_size, shape)
     cm = report.confusion_matrix(y, pred, len(d.classes))
     return {"checkpoint": ckpt.path, "dataset": name, "trained_on": config.dataset, "split": split,
             "accuracy": acc, "loss": loss, "n": len(y), "classes": list(d.classes), "confusion_matrix": cm.tolist(),

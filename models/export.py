@@ -2,7 +2,9 @@
 
 ``--format torch`` writes a safetensors file whose keys and layouts are those of a PyTorch
 ``nn.Sequential`` of the same architecture (``0.weight`` of shape (out, in), ``0.bias``, ...;
-activations and dropout take their places in the sequence), so that::
+activations and dropout take their places in the sequence; a CNN's ``Conv2d`` weights (out, in,
+k, k), ``BatchNorm2d`` with its buffers ``running_mean``, ``running_var`` and
+``num_batches_tracked``, ``MaxPool2d`` and ``Flatten``), so that::
 
     import torch
     from safetensors.torch import load_file          # or tinygrad_lite.nn.state.load_safetensors
@@ -60,7 +62,7 @@ def export_torch(run: str | Path, output: str | Path | None = None, *, overwrite
     except ConfigError as e:
         raise CheckpointError(str(e)) from None
     entry = registry.MODELS[config.model]
-    sizes = entry.sizes({k: tuple(v.shape) for k, v in ckpt.params.items()})
+    sizes = entry.sizes(config, {k: tuple(v.shape) for k, v in ckpt.params.items()})
     if sizes is None:
         raise CheckpointError(f"{ckpt.path}: its parameters do not form a {config.model.upper()}")
     out = Path(output) if output is not None else Path(str(Path(run)).rstrip("/").removesuffix(".safetensors")
@@ -94,7 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"wrote {display(out)}; load it into PyTorch with:\n"
           f"  net = {code}\n"
-          f"  net.load_state_dict(safetensors.torch.load_file({str(display(out))!r}))")
+          f"  net.load_state_dict(safetensors.torch.load_file({str(display(out))!r}))"
+          + ("\n  net.eval()  # before predicting: dropout off, BatchNorm's running statistics"
+             if "Dropout(" in code or "BatchNorm" in code else ""))
     return 0
 
 

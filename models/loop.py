@@ -19,12 +19,14 @@ import tinygrad_lite.nn as nn
 from tinygrad_lite.data import augment, iterate_minibatches
 from tinygrad_lite.tensor import from_numpy, no_grad
 
-__all__ = ["TrainState", "RunData", "Plan", "train", "evaluate_model"]
+__all__ = ["TrainState", "RunData", "Plan", "train", "evaluate_model", "as_input"]
 
 
 @dataclass
 class RunData:
-    """The arrays a run trains, validates and tests on."""
+    """The arrays a run trains, validates and tests on (flat images, (n, 784)); ``input_shape``: the shape
+    of one example as the model takes it (each batch is reshaped to (m, *input_shape), a view; None: as
+    stored)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -34,6 +36,12 @@ class RunData:
     y_test: np.ndarray
     classes: tuple[str, ...]
     source: str
+    input_shape: tuple[int, ...] | None = None
+
+
+def as_input(x: np.ndarray, input_shape: tuple[int, ...] | None) -> np.ndarray:
+    """A batch of flat examples as the model takes them: (m, *input_shape) (a view), or as it is."""
+    return x if input_shape is None else x.reshape(len(x), *input_shape)
 
 
 @dataclass(frozen=True)
@@ -89,15 +97,16 @@ class TrainState:
                    int(s.get("bad_epochs", 0)), bool(s.get("stopped", False)))
 
 
-def evaluate_model(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 5000
-                   ) -> tuple[float, float, np.ndarray]:
-    """(mean cross-entropy, accuracy, predictions) in eval mode, without gradients, in large batches."""
+def evaluate_model(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 5000,
+                   input_shape: tuple[int, ...] | None = None) -> tuple[float, float, np.ndarray]:
+    """(mean cross-entropy, accuracy, predictions) in eval mode (dropout off, BatchNorm's running
+    statistics), without gradients, in large batches (each reshaped to (m, *input_shape) when given)."""
     was_training = model.training
     model.eval()
     total, preds = 0.0, []
     with no_grad():
         for start in range(0, len(x), batch_size):
-            logits = model(from_numpy(x[start:start + batch_size]))
+            logits = model(from_numpy(as_input(x[start:start + batch_size], input_shape)))
             total += float(nn.cross_entropy(logits, y[start:start + batch_size], reduction="sum").data)
             preds.append(logits.data.argmax(axis=1))
     model.train(was_training)
@@ -121,7 +130,8 @@ def train(model: nn.Module, opt: Any, scheduler: Any, data: RunData, config: Any
           train_rng: np.random.Generator, *, save: Callable[[int], None], say: Callable[[str], None],
           progress: bool) -> TrainState:
     """Train from ``st`` to the end of ``plan``: each step forward, cross-entropy, backward, ``opt.step()``
-    and ``scheduler.step()``; per epoch validation, early stopping, a summary line and ``save``."""
+    and ``scheduler.step()``, in training mode (``model.train()``: dropout on, BatchNorm's batch statistics);
+    per epoch validation (in eval mode), early stopping, a summary line and ``save``."""
     c, width = config, len(str(plan.epochs))
     for epoch in range(st.epoch, plan.epochs):
         if st.stopped or st.step >= plan.total_steps:
@@ -138,7 +148,7 @@ def train(model: nn.Module, opt: Any, scheduler: Any, data: RunData, config: Any
         for b, (xb, yb) in enumerate(batches):
             if b >= n_batches:
                 break
-            logits = model(from_numpy(xb))  # a batch is read, never copied
+            logits = model(from_numpy(as_input(xb, data.input_shape)))  # a batch is read, never copied
             loss = nn.cross_entropy(logits, yb)
             opt.zero_grad()
             loss.backward()
@@ -163,7 +173,7 @@ def train(model: nn.Module, opt: Any, scheduler: Any, data: RunData, config: Any
         entry: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                                  "val_loss": None, "val_accuracy": None, "lr": lr, "steps": st.step}
         if data.x_val is not None:
-            vl, va, _ = evaluate_model(model, data.x_val, data.y_val, c.eval_batch_size)
+            vl, va, _ = evaluate_model(model, data.x_val, data.y_val, c.eval_batch_size, data.input_shape)
             entry["val_loss"], entry["val_accuracy"] = vl, va
             if c.patience:
                 if vl < st.best_val:

@@ -169,18 +169,23 @@ class ManualMLP:
 
 # ------------------------------------------------------------- optimizers
 class ManualSGD:
-    """p ← p − η g, or with momentum μ: v ← μ v + g, p ← p − η v."""
+    """p ← p − η g, or with momentum μ: v ← μ v + g, p ← p − η v (Nesterov: p ← p − η (g + μ v));
+    L2 weight decay λ first adds λ p to g."""
 
-    def __init__(self, params: dict[str, Array], lr: float, momentum: float = 0.0) -> None:
+    def __init__(self, params: dict[str, Array], lr: float, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
         self.params, self.lr, self.momentum = params, lr, momentum
+        self.nesterov, self.weight_decay = nesterov, weight_decay
         self.v = {k: np.zeros_like(p) for k, p in params.items()}
 
     def step(self, grads: dict[str, Array]) -> None:
         for k, p in self.params.items():
             g = grads[k]
+            if self.weight_decay:
+                g = g + self.weight_decay * p
             if self.momentum:
                 self.v[k] = self.momentum * self.v[k] + g
-                g = self.v[k]
+                g = g + self.momentum * self.v[k] if self.nesterov else self.v[k]
             p -= self.lr * g
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = ["Activation", "OptimizerEntry", "ScheduleEntry", "ModelEntry", "DatasetInfo", "ACTIVATIONS",
            "OPTIMIZERS", "SCHEDULES", "MODELS", "DTYPES", "init_names", "dataset_names", "dataset_info",
-           "make_scheduler", "choices", "CHOICE_KEYS"]
+           "make_scheduler", "choices", "CHOICE_KEYS", "cnn_spec", "image_shape", "mlp_shapes", "mlp_sizes"]
 
 DTYPES = ("float32", "float64")
 
@@ -92,7 +92,8 @@ def _manual(name: str) -> Callable[[Any, Any], Any]:
         from models import manual
 
         if name == "sgd":
-            return manual.ManualSGD(params, c.lr, momentum=c.momentum)
+            return manual.ManualSGD(params, c.lr, momentum=c.momentum, nesterov=c.nesterov,
+                                    weight_decay=c.weight_decay)
         if name == "adam":
             return manual.ManualAdam(params, c.lr, betas=(c.beta1, c.beta2), eps=c.eps)
         return manual.ManualRMSprop(params, c.lr, alpha=c.alpha, eps=c.eps)
@@ -132,10 +133,21 @@ def _cosine(opt: Any, c: Any, steps_per_epoch: int, total_steps: int) -> Any:
     return CosineAnnealingLR(opt, T_max=total_steps, eta_min=c.min_lr)
 
 
+def _onecycle(opt: Any, c: Any, steps_per_epoch: int, total_steps: int) -> Any:
+    from tinygrad_lite.optim.lr_scheduler import OneCycleLR
+
+    # PyTorch's defaults; the momentum (SGD's, Adam's β₁) cycles 0.95 → 0.85 → 0.95 where there is one
+    cycle = hasattr(opt, "beta1") or bool(getattr(opt, "momentum", 0.0))
+    return OneCycleLR(opt, max_lr=c.lr, total_steps=total_steps, cycle_momentum=cycle)
+
+
 SCHEDULES: dict[str, ScheduleEntry] = {
     "constant": ScheduleEntry(lambda opt, c, spe, total: None, (), "lr throughout"),
     "step": ScheduleEntry(_step_lr, ("step_size", "gamma"), "lr · gamma^⌊epoch / step_size⌋"),
     "cosine": ScheduleEntry(_cosine, ("min_lr",), "cosine from lr to min_lr over all steps"),
+    "onecycle": ScheduleEntry(_onecycle, (), "1cycle (OneCycleLR, PyTorch's defaults): lr/25 up to lr over the "
+                                             "first 30% of the steps, cosine down to lr/25e4 at the last; the "
+                                             "momentum (SGD's, Adam's β₁) cycles 0.95 → 0.85 → 0.95 meanwhile"),
 }
 
 
@@ -186,19 +198,37 @@ def dataset_info(name: str) -> DatasetInfo:
 # ------------------------------------------------------------------ models
 @dataclass(frozen=True)
 class ModelEntry:
-    """``build(config, sizes, rng)`` makes the model; ``shapes(sizes)`` its parameter names and shapes;
-    ``sizes(shapes)`` reads the sizes back from them (None when they do not form this model);
+    """A model by name. ``sizes`` is [inputs, *hidden, classes] (from the dataset and ``config.hidden``).
+
+    ``build(config, sizes, rng)`` makes the model; ``shapes(config, sizes)`` names every entry of its
+    ``state_dict()`` with its shape, in order; ``buffers(config, sizes)`` names those that are not
+    trainable parameters, with their dtype (None: the model's ``dtype``); ``sizes(config, shapes)``
+    reads the sizes back from a state dict's shapes (None when they do not form this model;
+    ``config`` may be None for a plain weights file); ``input_shape(config, sizes)`` is the shape
+    of one example as the model takes it (a batch of flat images is reshaped to (m, *input_shape));
+    ``values(config, sizes)`` counts the activations one example's forward pass keeps (for the
+    memory check); ``describe(config, sizes)`` is one line for the run's log;
     ``torch(config, sizes)`` lists PyTorch ``nn.Sequential`` modules of the same architecture and
-    ``to_torch(config, sizes, params)`` maps parameters to that Sequential's state dict."""
+    ``to_torch(config, sizes, state)`` maps the state dict onto that Sequential's."""
 
     build: Callable[[Any, list[int], np.random.Generator], Any]
-    shapes: Callable[[list[int]], dict[str, tuple[int, ...]]]
-    sizes: Callable[[dict[str, tuple[int, ...]]], list[int] | None]
+    shapes: Callable[[Any, list[int]], dict[str, tuple[int, ...]]]
+    buffers: Callable[[Any, list[int]], dict[str, Any]]
+    sizes: Callable[[Any, dict[str, tuple[int, ...]]], list[int] | None]
+    input_shape: Callable[[Any, list[int]], tuple[int, ...]]
+    values: Callable[[Any, list[int]], int]
+    describe: Callable[[Any, list[int]], str]
     torch: Callable[[Any, list[int]], list[str]]
     to_torch: Callable[[Any, list[int], dict[str, np.ndarray]], dict[str, np.ndarray]]
     help: str
 
+    def parameters(self, config: Any, sizes: list[int]) -> list[str]:
+        """The trainable parameters' names, in ``named_parameters()`` order (what optimizer states index)."""
+        buffers = self.buffers(config, sizes)
+        return [k for k in self.shapes(config, sizes) if k not in buffers]
 
+
+# ---- the MLP
 def _mlp(c: Any, sizes: list[int], rng: np.random.Generator) -> Any:
     from models.mlp import MLP
 
@@ -248,9 +278,96 @@ def _mlp_to_torch(c: Any, sizes: list[int], params: dict[str, np.ndarray]) -> di
     return out
 
 
+def _mlp_describe(c: Any, sizes: list[int]) -> str:
+    return f"MLP {'-'.join(map(str, sizes))} {','.join(c.activations)}"
+
+
+# ---- the CNN
+def image_shape(n_inputs: int) -> tuple[int, int, int]:
+    """(1, s, s): the one-channel square image of ``n_inputs`` = s² pixels (every dataset here is one);
+    ValueError otherwise."""
+    s = math.isqrt(n_inputs)
+    if s * s != n_inputs:
+        raise ValueError(f"the CNN takes square one-channel images; {n_inputs} inputs are not s × s pixels")
+    return (1, s, s)
+
+
+def cnn_spec(c: Any, sizes: list[int]) -> Any:
+    """The ``models.manual_cnn.CNNSpec`` of config ``c`` for ``sizes``: images (1, s, s) of s² = sizes[0]
+    pixels, conv blocks of ``c.channels`` (3×3, BatchNorm when ``c.batchnorm``, ReLU, 2×2 max-pool),
+    the head's hidden widths sizes[1:-1] (= ``c.hidden``), sizes[-1] classes, ``c.dropout``."""
+    from models.manual_cnn import CNNSpec
+
+    return CNNSpec(in_shape=image_shape(sizes[0]), channels=tuple(c.channels), hidden=tuple(sizes[1:-1]),
+                   n_classes=sizes[-1], batchnorm=c.batchnorm, dropout=c.dropout)
+
+
+def _cnn(c: Any, sizes: list[int], rng: np.random.Generator) -> Any:
+    from models.cnn import CNN
+
+    return CNN(cnn_spec(c, sizes), init=c.init, seed=rng, dtype=np.dtype(c.dtype), std=c.init_std)
+
+
+def _cnn_buffers(c: Any, sizes: list[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for l in range(len(c.channels) if c.batchnorm else 0):
+        out[f"bn.{l}.running_mean"] = out[f"bn.{l}.running_var"] = None
+        out[f"bn.{l}.num_batches_tracked"] = np.dtype(np.int64)
+    return out
+
+
+def _cnn_sizes(c: Any, shapes: dict[str, tuple[int, ...]]) -> list[int] | None:
+    """[inputs, *hidden, classes] of a CNN state dict: hidden and classes from the ``fc.<k>`` biases,
+    the inputs from the config's dataset (a CNN's shapes do not fix the image size)."""
+    if c is None:
+        return None
+    widths, k = [], 0
+    while len(shapes.get(f"fc.{k}.bias", ())) == 1:
+        widths.append(shapes[f"fc.{k}.bias"][0])
+        k += 1
+    if not widths:
+        return None
+    try:
+        sizes = [dataset_info(c.dataset).n_inputs, *widths]
+        return sizes if cnn_spec(c, sizes).shapes() == dict(shapes) else None
+    except ValueError:
+        return None
+
+
+def _cnn_values(c: Any, sizes: list[int]) -> int:
+    """Per example: each block's conv output, BatchNorm's X̂ and output, the ReLU, the pooled map and the
+    im2col columns of its input; then the head's widths."""
+    spec = cnn_spec(c, sizes)
+    chans, k = (spec.in_shape[0], *spec.channels), spec.kernel_size
+    sizes, total = spec.feature_sizes(), 0
+    for l, ((h0, w0), (h, w)) in enumerate(zip(sizes[:-1], sizes[1:])):
+        conv = (h0 + 2 * spec.padding - k + 1) * (w0 + 2 * spec.padding - k + 1)
+        total += chans[l + 1] * conv * (4 if spec.batchnorm else 2) + chans[l + 1] * h * w + chans[l] * k * k * conv
+    return total + sum(spec.widths)
+
+
+def _cnn_torch(c: Any, sizes: list[int]) -> list[str]:
+    from models.cnn import torch_modules
+
+    return torch_modules(cnn_spec(c, sizes))
+
+
+def _cnn_to_torch(c: Any, sizes: list[int], state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    from models.cnn import to_torch
+
+    return to_torch(cnn_spec(c, sizes), state)
+
+
 MODELS: dict[str, ModelEntry] = {
-    "mlp": ModelEntry(_mlp, mlp_shapes, mlp_sizes, _mlp_torch, _mlp_to_torch,
+    "mlp": ModelEntry(_mlp, lambda c, sizes: mlp_shapes(sizes), lambda c, sizes: {},
+                      lambda c, shapes: mlp_sizes(shapes), lambda c, sizes: (sizes[0],),
+                      lambda c, sizes: sum(sizes[1:]), _mlp_describe, _mlp_torch, _mlp_to_torch,
                       "fully connected layers with an activation (and dropout) between them"),
+    "cnn": ModelEntry(_cnn, lambda c, sizes: cnn_spec(c, sizes).shapes(), _cnn_buffers, _cnn_sizes,
+                      lambda c, sizes: image_shape(sizes[0]), _cnn_values,
+                      lambda c, sizes: f"CNN {cnn_spec(c, sizes).describe()}", _cnn_torch, _cnn_to_torch,
+                      "conv blocks (3×3 conv [-BatchNorm] -ReLU -2×2 max-pool, one per channels entry), then "
+                      "fully connected layers (hidden) with ReLU (and dropout)"),
 }
 
 

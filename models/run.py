@@ -48,8 +48,8 @@ from models.loop import Plan, RunData, TrainState, evaluate_model, train
 from models.presets import REFERENCE, resolve_config
 from models.rundir import RunDir, RunDirError
 
-__all__ = ["run", "resume_config", "load_data", "build_model", "build_optimizer", "blas_threads", "deadline",
-           "DeadlineError", "OUTPUT_FILES", "LEGACY_FILES", "DOWNLOAD_DEADLINE"]
+__all__ = ["run", "resume_config", "load_data", "build_model", "build_optimizer", "model_input_shape",
+           "blas_threads", "deadline", "DeadlineError", "OUTPUT_FILES", "LEGACY_FILES", "DOWNLOAD_DEADLINE"]
 
 OUTPUT_FILES = ("config.toml", CHECKPOINT, MODEL, "metrics.json", "report.txt", "curves.png", "confusion.png",
                 "samples.png")
@@ -111,8 +111,15 @@ def load_data(config: TrainConfig, download_deadline: float = DOWNLOAD_DEADLINE)
     if config.val_fraction:
         x_train, y_train, x_val, y_val = train_val_split(
             x_train, y_train, config.val_fraction, rng=np.random.default_rng([config.seed, 1]))
+    sizes = [x_train.shape[1], *config.hidden, len(d.classes)]
     return RunData(x_train, y_train, x_val, y_val, d.x_test.astype(dtype, copy=False), d.y_test, d.classes,
-                   display(d.source))
+                   display(d.source), model_input_shape(config, sizes))
+
+
+def model_input_shape(config: TrainConfig, sizes: list[int]) -> tuple[int, ...] | None:
+    """The shape of one example as the config's model takes it, or None where that is the flat image."""
+    shape = registry.MODELS[config.model].input_shape(config, sizes)
+    return None if shape == (sizes[0],) else tuple(shape)
 
 
 def build_model(config: TrainConfig, n_in: int, n_out: int, rng: np.random.Generator | None = None) -> Any:
@@ -280,7 +287,7 @@ def _train_into(out: Path, c: TrainConfig, ckpt: Checkpoint | None, final: Path,
     model_rng = np.random.default_rng(c.seed)  # weights, then dropout masks
     train_rng = np.random.default_rng([c.seed, 2])  # shuffling and augmentation
     if ckpt is not None:
-        check_architecture(ckpt, sizes, c.dtype)
+        check_architecture(ckpt, sizes, c.dtype, c)
     model = build_model(c, n_in, n_out, model_rng)
     opt = build_optimizer(c, model)
     plan = Plan.of(c, len(data.x_train))
@@ -299,7 +306,7 @@ def _train_into(out: Path, c: TrainConfig, ckpt: Checkpoint | None, final: Path,
     atomic_write(out / "config.toml", c.to_toml().encode("utf-8"))
     say(f"{c.preset} on {c.dataset} ({len(data.x_train)} train"
         + (f", {len(data.x_val)} validation" if data.x_val is not None else "")
-        + f", {len(data.x_test)} test): {c.model.upper()} {'-'.join(map(str, sizes))} {','.join(c.activations)}, "
+        + f", {len(data.x_test)} test): {registry.MODELS[c.model].describe(c, sizes)}, "
           f"{c.optimizer} lr {c.lr:g}, batch {plan.batch_size}, {plan.epochs} epochs ({plan.total_steps} steps) "
           f"→ {display(final)}")
 
@@ -317,7 +324,7 @@ def _train_into(out: Path, c: TrainConfig, ckpt: Checkpoint | None, final: Path,
     save(st.epoch)
     save_model(out / MODEL, model, c, st.epoch, run_id=run_id)
 
-    test_loss, test_acc, pred = evaluate_model(model, data.x_test, data.y_test, c.eval_batch_size)
+    test_loss, test_acc, pred = evaluate_model(model, data.x_test, data.y_test, c.eval_batch_size, data.input_shape)
     cm = report.confusion_matrix(data.y_test, pred, len(data.classes))
     text = report.format_report(test_acc, test_loss, cm, data.classes)
     metrics = {

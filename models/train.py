@@ -1,4 +1,4 @@
-"""Train an MLP classifier: ``python -m models.train [--preset NAME] [--config FILE.toml] [--flags...]``.
+"""Train an MLP or CNN classifier: ``python -m models.train [--preset NAME] [--config FILE.toml] [--flags...]``.
 
 Every field of ``models.config.TrainConfig`` is a flag (``--batch-size 128``) and a key of the
 TOML file; values come from the defaults, then the preset, then ``--config``, then the flags.
@@ -55,8 +55,8 @@ def _seconds(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m models.train",
-        description="Train an MLP classifier. Values come from the defaults, then the preset, then --config, "
-                    "then the flags below.",
+        description="Train an MLP (or, with --model cnn, a CNN) classifier. Values come from the defaults, then "
+                    "the preset, then --config, then the flags below.",
         epilog=f"presets: {', '.join(PRESETS)} (case-insensitive; aliases tiny=A, configurable=E, ...)")
     run_opts = p.add_argument_group("run")
     run_opts.add_argument("--config", metavar="FILE.toml", help="TOML file of config keys (flags override it)")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ["step", "epoch", "overhead", "memory", "gradcheck", "scaling", "hvp"]
+SECTIONS = ["step", "epoch", "overhead", "memory", "gradcheck", "scaling", "hvp", "cnn"]
 SIZES = [784, 128, 64, 10]
 
 # One BLAS thread: on a busy shared 2-core machine a 2-thread OpenBLAS can be 20x slower on these small
@@ -84,6 +84,11 @@ def test_quick_run_end_to_end_writes_valid_json(tmp_path: Path) -> None:
     assert data["step_threads"] == ["default"] and data["other_threads"] == "default"
     # the sanity check ran and agreed: same loss and parameters from the same weights and batch
     assert data["sections"]["step"]["raw"]["default"]["64"]["sanity"]["ok"] is True
+    # the CNN section: ManualCNN is the baseline, the first step agrees, GFLOP/s from CNNSpec.flops
+    cnn = data["sections"]["cnn"]["tables"][0]["records"]
+    assert [r["framework"] for r in cnn] == ["ManualCNN", "tinygrad_lite"] and cnn[0]["x ManualCNN"] == 1.0
+    assert all(r["GFLOP/s"] > 0 and r["x torch"] is None for r in cnn)
+    assert data["sections"]["cnn"]["raw"]["default"]["sanity"]["ok"] is True
     # the graph is freed: only the 6 parameters stay alive between steps
     growth = data["sections"]["memory"]["tables"][1]["records"]
     assert [r["live Tensors"] for r in growth if r["framework"] == "tinygrad_lite"] == [6, 6]
@@ -213,3 +218,38 @@ def test_numpy_opt_allocates_its_buffers_once_per_batch_size() -> None:
     assert peak < batch * SIZES[-1] * 4  # less than the smallest (batch x 10) buffer a step writes
     model.step(x[:5], y[:5])  # a smaller last batch gets its own buffers
     assert model.batch_sizes == [5, batch]
+
+
+def test_cnn_section_times_the_three_contenders_from_the_same_start() -> None:
+    from benchmarks.common import Config
+    from benchmarks.sections import cnn
+
+    c, spec = cnn.preset()
+    assert spec.describe().startswith("conv(1→32,3×3,pad 1)-BN") and (c.nesterov, c.weight_decay) == (True, 5e-4)
+    cfg = Config(quick=True, repeats=1, frameworks=["torch"], min_time=0.001)
+    result = cnn.section_cnn(cfg)
+    rows = result.tables[0].to_dict()["records"]
+    assert [r["framework"] for r in rows] == ["ManualCNN", "tinygrad_lite", "torch"]
+    sanity = result.raw["default"]["sanity"]
+    if rows[2]["ms/step"] == "not installed":
+        assert list(sanity["losses"]) == ["ManualCNN", "tinygrad_lite"]
+    else:  # the same first step in PyTorch: loss, parameters and BatchNorm's buffers
+        assert rows[2]["x torch"] == 1.0 and list(sanity["losses"]) == ["ManualCNN", "tinygrad_lite", "torch"]
+    assert sanity["ok"] and max(sanity["state_max_abs_diff"].values()) < 1e-4
+    assert result.raw["default"]["flops_per_step"] == spec.flops(64)[1]
+
+
+def test_cnn_sanity_check_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.sections import cnn
+    from models.cnn import CNN
+
+    c, spec = cnn.preset()
+    weights = CNN(spec, seed=0).state_dict()
+    batch = cnn.image_batches(1, 0)[0]
+    text, check = cnn.sanity(weights, ["ManualCNN", "tinygrad_lite"], c, spec, batch)
+    assert check["ok"] and "-> OK" in text
+    real = cnn.TRAINERS["tinygrad_lite"]
+    off = {**weights, "fc.1.bias": weights["fc.1.bias"] + 1e-3}  # one contender starts elsewhere
+    monkeypatch.setitem(cnn.TRAINERS, "tinygrad_lite", lambda w, c_, s_: real(off, c_, s_))
+    text, check = cnn.sanity(weights, ["ManualCNN", "tinygrad_lite"], c, spec, batch)
+    assert not check["ok"] and "MISMATCH" in text

@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 
 import models.compare as compare
+from models import registry
 from models.checkpoint import save_checkpoint
+from models.cnn import CNN
 from models.config import TrainConfig
 from models.manual import ManualMLP
+from models.manual_cnn import ManualCNN
 from models.mlp import MLP
 from tinygrad_lite.nn.state import save_safetensors
 
@@ -25,7 +28,7 @@ def test_agreement_prints_the_table_and_exits_0(capsys):
     assert "30x12" in out and "OK: all 8 quantities agree" in out and "tolerance 1e-10 for float64" in out
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "rmsprop"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam", "rmsprop"])
 def test_training_steps_keep_the_parameters_equal(optimizer, capsys):
     assert compare.main(SMALL + ["--steps", "4", "--optimizer", optimizer, "--activations", "sigmoid"]) == 0
     out = capsys.readouterr().out
@@ -141,3 +144,86 @@ def test_module_entry_point_exit_codes():
     base = [sys.executable, "-m", "models.compare", *SMALL]
     assert subprocess.run(base, capture_output=True).returncode == 0
     assert subprocess.run(base + ["--perturb", "1e-3"], capture_output=True).returncode == 1
+
+
+# ------------------------------------------------------------------------ the CNN
+CNN_SMALL = ["--model", "cnn", "--channels", "2,3", "--hidden", "6", "--image-size", "12", "--classes", "5",
+             "--batch", "6"]
+
+
+def test_cnn_compares_every_layer_gradient_and_buffer(capsys):
+    assert compare.main(CNN_SMALL + ["--dropout", "0.3", "--steps", "2", "--optimizer", "nesterov"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("CNN conv(1→2,3×3,pad 1)-BN-ReLU-maxpool2 → conv(2→3,3×3,pad 1)-BN-ReLU-maxpool2 → "
+                          "linear(27→6)-ReLU-dropout(0.3) → linear(6→5), init uniform_fan_in, float64")
+    rows = [line.split()[0:2] for line in out.splitlines()]
+    names = [" ".join(r) for r in rows]
+    layers = [n for n in names if n.startswith("layer ")]
+    assert layers == [f"layer {k}" for k in ("conv.0", "bn.0", "relu.0", "pool.0", "conv.1", "bn.1", "relu.1",
+                                              "pool.1", "flatten", "fc.0", "hidden.0", "fc.1")]
+    assert names.index("logits 6x5") < names.index("layer conv.0") < names.index("grad conv.0.weight")
+    for name in ("grad bn.1.weight", "grad fc.1.bias", "buffer bn.0.running_var", "param conv.1.weight",
+                 "buffer bn.1.num_batches_tracked"):
+        assert name in out
+    assert "bn.0.running_mean after the step" in out and "bn.1.running_var after 2" in out
+    assert "loss after 2 nesterov steps" in out and "OK: all 47 quantities agree" in out
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
+def test_cnn_without_batchnorm_and_in_float32(optimizer, capsys):
+    assert compare.main(CNN_SMALL + ["--no-batchnorm", "--dtype", "float32", "--steps", "2", "--optimizer",
+                                     optimizer]) == 0
+    out = capsys.readouterr().out
+    assert "grad conv.0.bias" in out and "buffer" not in out and "layer bn.0" not in out
+    assert "tolerance 0.0001 for float32" in out
+
+
+def test_cnn_discrepancies_are_caught(monkeypatch, capsys):
+    assert compare.main(CNN_SMALL + ["--perturb", "1e-6"]) == 1
+    out = capsys.readouterr().out.split("FAIL")[1]
+    assert "grad conv.0.weight" in out and "grad conv.1.weight" not in out
+
+    def without_the_mean_term(self, l, dY, grads):  # BatchNorm's backward forgets −mean(dX̂)
+        c = self.cache
+        grads[f"bn.{l}.weight"] = (dY * c[f"xhat.{l}"]).sum(axis=(0, 2, 3))
+        grads[f"bn.{l}.bias"] = dY.sum(axis=(0, 2, 3))
+        dXhat = dY * self.params[f"bn.{l}.weight"][:, None, None]
+        xhat = c[f"xhat.{l}"]
+        return (dXhat - xhat * (dXhat * xhat).mean(axis=(0, 2, 3), keepdims=True)) * c[f"rstd.{l}"][:, None, None]
+
+    monkeypatch.setattr(ManualCNN, "_batchnorm_backward", without_the_mean_term)
+    assert compare.main(CNN_SMALL) == 1
+    fail = capsys.readouterr().out.split("FAIL")[1].split("\n")[0]
+    assert "grad conv.0.weight" in fail and "grad conv.1.weight" in fail and "grad bn.1.weight" not in fail
+    assert "layer" not in fail and "logits" not in fail  # the forward pass still agrees
+
+
+def test_cnn_from_a_run_checkpoint_and_a_dataset_batch(tmp_path, capsys):
+    config = TrainConfig(model="cnn", channels=(2, 3), hidden=(4,), init="he_normal")
+    model = CNN(registry.cnn_spec(config, [784, 4, 10]), seed=5)
+    model(np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32))  # moves the running statistics
+    path = save_checkpoint(tmp_path / "model.safetensors", model.state_dict(), None, 1, config, kind="model")
+    assert compare.main(["--checkpoint", str(path), "--batch", "4", "--dataset", "digits", "--steps", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("CNN conv(1→2,3×3,pad 1)") and "init he_normal" in out and "weights from" in out
+    assert "first 4 training examples of digits" in out
+    spec, state, init = compare._load_cnn_checkpoint(str(path), np.dtype(np.float64))
+    assert spec.channels == (2, 3) and init == "he_normal" and state["bn.0.num_batches_tracked"].dtype == np.int64
+    np.testing.assert_array_equal(state["bn.1.running_var"], model.state_dict()["bn.1.running_var"])
+    assert compare.main(["--checkpoint", str(path), "--channels", "4"]) == 2
+    assert "--channels: the architecture comes from --checkpoint" in capsys.readouterr().err
+    mlp = tmp_path / "mlp.safetensors"
+    save_safetensors(mlp, MLP([9, 7, 4], seed=1).state_dict())
+    assert compare.main(["--model", "cnn", "--checkpoint", str(mlp)]) == 2
+    assert "holds no CNN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "cnn", "--channels", "2,x"], "--channels expects integers"),
+    (["--model", "cnn", "--image-size", "2", "--channels", "2,2"], "shrinks to nothing"),
+    (["--model", "cnn", "--dropout", "1"], "dropout must be in [0, 1)"),
+    (["--hidden", "8"], "--hidden is an option of --model cnn"),
+])
+def test_bad_cnn_arguments_exit_2(args, message, capsys):
+    assert compare.main(args) == 2
+    assert message in capsys.readouterr().err

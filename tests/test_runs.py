@@ -271,7 +271,10 @@ def test_every_flag_error_names_its_flag(tmp_path, capsys):
     for args, flag in [(["--lr", "-1"], "--lr"), (["--dropout", "1.5"], "--dropout"), (["--epochs", "0"], "--epochs"),
                        (["--eval-batch-size", "0"], "--eval-batch-size"), (["--init", "zeros"], "--init"),
                        (["--dtype", "float16"], "--dtype"), (["--schedule", "linear"], "--schedule"),
-                       (["--model", "cnn"], "--model"), (["--nesterov"], "--nesterov"),
+                       (["--model", "resnet"], "--model"), (["--nesterov"], "--nesterov"),
+                       (["--channels", "8,0"], "--channels"), (["--model", "cnn", "--activations", "tanh"],
+                                                                "--activations"),
+                       (["--model", "cnn", "--channels", "4,4,4,4,4"], "--channels"),
                        (["--augment-shift", "-1"], "--augment-shift"), (["--val-fraction", "1"], "--val-fraction")]:
         assert cli(*args, "--out", tmp_path / "x") == 2, args
         err = capsys.readouterr().err

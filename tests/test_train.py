@@ -157,7 +157,12 @@ def test_schedules_are_the_librarys_schedulers_with_the_documented_values():
     np.testing.assert_allclose(_lrs(warmup_steps=4), 0.1 * np.minimum((t + 1) / 4, 1.0))
     np.testing.assert_allclose(_lrs(schedule="cosine", warmup_steps=4),
                                0.05 * (1 + np.cos(np.pi * t / 100)) * np.minimum((t + 1) / 4, 1.0))
-    assert set(registry.SCHEDULES) == {"constant", "step", "cosine"}
+    # 1cycle, PyTorch's defaults: lr/25 at the start, lr at 30% of the steps, lr/25e4 at the last, cosine between
+    one = _lrs(schedule="onecycle")
+    assert one[0] == pytest.approx(0.004) and one[29] == pytest.approx(0.1) and one[99] == pytest.approx(4e-7)
+    assert np.all(np.diff(one[:30]) > 0) and np.all(np.diff(one[29:]) < 0)
+    np.testing.assert_allclose(one[29:], 4e-7 + (0.1 - 4e-7) / 2 * (1 + np.cos(np.pi * (t[29:] - 29) / 70)))
+    assert set(registry.SCHEDULES) == {"constant", "step", "cosine", "onecycle"}
     # the registry's names are the CLI's choices and the config's
     assert f"must be one of {', '.join(registry.SCHEDULES)}" in str(pytest.raises(ConfigError, TrainConfig,
                                                                                   schedule="linear").value)

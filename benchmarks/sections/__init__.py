@@ -7,6 +7,7 @@
 ``gradcheck``  cost of full and fast ``gradcheck`` on the MLP
 ``scaling``    step time vs depth (2-16 hidden layers) and vs batch size
 ``hvp``        cost of a Hessian-vector product relative to one gradient
+``cnn``        training step of the ``cnn`` preset's CNN at batch 64: tinygrad_lite, ManualCNN, PyTorch eager
 ``profile``    (only when asked for) phases and cProfile of tinygrad_lite's training step
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..common import Config, Result
+from .cnn import section_cnn
 from .epoch import section_epoch
 from .gradcheck import section_gradcheck
 from .hvp import section_hvp
@@ -33,8 +35,9 @@ SECTIONS: dict[str, Callable[[Config], Result]] = {
     "scaling": section_scaling,
     "profile": section_profile,
     "hvp": section_hvp,
+    "cnn": section_cnn,
 }
 #: run when --only is not given (profile is on request only)
-DEFAULT = ("step", "epoch", "overhead", "memory", "gradcheck", "scaling", "hvp")
+DEFAULT = ("step", "epoch", "overhead", "memory", "gradcheck", "scaling", "hvp", "cnn")
 
 __all__ = ["DEFAULT", "SECTIONS", "Config", "Result"]
