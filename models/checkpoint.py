@@ -132,6 +132,18 @@ def find_checkpoint(directory: str | os.PathLike, name: str = CHECKPOINT) -> Pat
     return None
 
 
+def model_file(path: str | os.PathLike) -> Path:
+    """The saved model a user points at: a run folder's ``model.safetensors`` (or its ``.npz``
+    predecessor), or the file itself."""
+    p = Path(path)
+    if p.is_dir():
+        found = find_checkpoint(p, MODEL)
+        if found is None:
+            raise CheckpointError(f"{display(p)} holds no {MODEL} (is it a run's folder?)")
+        return found
+    return p
+
+
 # ------------------------------------------------------------------ expected contents
 def expected_shapes(sizes: list[int], model: str = "mlp", config: TrainConfig | None = None
                     ) -> dict[str, tuple[int, ...]]:

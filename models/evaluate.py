@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from models import registry, report
-from models.checkpoint import MODEL, CheckpointError, find_checkpoint, load_checkpoint
+from models.checkpoint import CheckpointError, load_checkpoint, model_file
 from models.config import ConfigError, TrainConfig, display
 from models.files import atomic_write, describe_os_error
 from models.loop import evaluate_model
@@ -32,16 +32,6 @@ from models.rundir import RunDir, RunDirError
 __all__ = ["evaluate_checkpoint", "main", "EVALUATION_FILES"]
 
 EVALUATION_FILES = ("evaluation.json", "report.txt", "confusion.png", "samples.png")
-
-
-def _model_file(path: str | Path) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        found = find_checkpoint(p, MODEL)
-        if found is None:
-            raise CheckpointError(f"{display(p)} holds no {MODEL} (is it a run's folder?)")
-        return found
-    return p
 
 
 def evaluate_checkpoint(path: str | Path, dataset: str | None = None, data_dir: str | None = None,
@@ -56,7 +46,7 @@ def evaluate_checkpoint(path: str | Path, dataset: str | None = None, data_dir: 
     """
     from tinygrad_lite.data import load_dataset
 
-    ckpt = load_checkpoint(_model_file(path))
+    ckpt = load_checkpoint(model_file(path))
     if not ckpt.config:
         raise CheckpointError(f"{ckpt.path}: holds no config (a plain weights file); evaluate needs a file "
                               f"models.train wrote")

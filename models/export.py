@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from models import registry
-from models.checkpoint import MODEL, CheckpointError, find_checkpoint, load_checkpoint
+from models.checkpoint import CheckpointError, load_checkpoint, model_file
 from models.config import ConfigError, TrainConfig, display
 from models.files import atomic_write, describe_os_error
 from tinygrad_lite.nn.state import save_safetensors
@@ -34,16 +34,6 @@ from tinygrad_lite.nn.state import save_safetensors
 __all__ = ["export_torch", "torch_module_code", "main", "FORMATS"]
 
 FORMATS = ("torch",)
-
-
-def _source(run: str | Path) -> Path:
-    p = Path(run)
-    if p.is_dir():
-        found = find_checkpoint(p, MODEL)
-        if found is None:
-            raise CheckpointError(f"{display(p)} holds no {MODEL} (is it a run's folder?)")
-        return found
-    return p
 
 
 def torch_module_code(config: TrainConfig, sizes: list[int]) -> str:
@@ -54,7 +44,7 @@ def torch_module_code(config: TrainConfig, sizes: list[int]) -> str:
 
 def export_torch(run: str | Path, output: str | Path | None = None, *, overwrite: bool = False) -> tuple[Path, str]:
     """Write the model of ``run`` in PyTorch's layout; returns (the file, the Sequential's code)."""
-    ckpt = load_checkpoint(_source(run))
+    ckpt = load_checkpoint(model_file(run))
     if not ckpt.config:
         raise CheckpointError(f"{ckpt.path}: holds no config to know the architecture from")
     try:
