@@ -133,10 +133,6 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
 
 
 # ---------------------------------------------------------------- functions
-def _axis(kwargs: dict, args: tuple, position: int, default: Any = None) -> Any:
-    return args[position] if len(args) > position else kwargs.get("axis", default)
-
-
 def _reduction(op: Callable) -> Callable:
     def call(a, axis=None, dtype=None, out=None, keepdims=False, **rest):
         if dtype is not None or out is not None or rest.get("where", True) is not True or "initial" in rest:

@@ -57,7 +57,7 @@ def _as_array(data: Any, dtype: Any, copy: bool) -> Array:
     return arr
 
 
-def _operand(value: Any) -> Any:
+def _inplace_value(value: Any) -> Any:
     """A non-Tensor operand of an in-place op: its array (Tensors that require grad refused by the caller)."""
     return value.data if isinstance(value, Tensor) else value
 
@@ -382,7 +382,7 @@ class Tensor:
         """Apply ``self.data ← ufunc(self.data, other)`` (or a plain store) in place and bump the version."""
         if _MODE.enabled and (self._rg or (isinstance(other, Tensor) and other._rg)):
             raise inplace_refused(self, name, other)
-        value = _operand(other)
+        value = _inplace_value(other)
         data = self.data
         if not data.flags.writeable:  # a parameter: writable only here, through the versioned API
             store_inplace(data, ufunc, value, name, self)
@@ -437,7 +437,7 @@ class Tensor:
     def __setitem__(self, index: Any, value: Any) -> None:
         if _MODE.enabled and (self._rg or (isinstance(value, Tensor) and value._rg)):
             raise inplace_refused(self, "__setitem__", value)
-        value = _operand(value)
+        value = _inplace_value(value)
         index = _index_arg(index)
         data = self.data
         if data.flags.writeable:
