@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,33 @@ import tinygrad_lite.nn as nn
 from tinygrad_lite.data import augment, iterate_minibatches
 from tinygrad_lite.tensor import from_numpy, no_grad
 
-__all__ = ["TrainState", "RunData", "Plan", "train", "evaluate_model", "as_input"]
+__all__ = ["TrainState", "RunData", "Plan", "Observer", "train", "evaluate_model", "as_input"]
+
+
+class Observer:
+    """Hooks a run calls as it goes (TensorBoard logging, a sweep's pruning); each does nothing by default.
+
+    ``on_start`` before the first step (``out``: the run's working folder), ``on_step`` after each
+    optimizer step (the model's parameters still hold that step's ``.grad``), ``on_epoch`` after
+    each epoch's validation with the epoch's history entry, ``on_end`` with the final metrics once
+    the run's files are written, ``close`` always (also when the run fails). An exception raised by
+    a hook stops the run like any other error (the run's folder is then all or nothing as usual).
+    """
+
+    def on_start(self, *, model: nn.Module, config: Any, data: RunData, out: Any, resumed_step: int) -> None:
+        """Before training (``resumed_step``: the step a resumed run continues from)."""
+
+    def on_step(self, step: int, loss: float, accuracy: float, lr: float, model: nn.Module) -> None:
+        """After optimizer step ``step`` (1-based) with the batch's loss and accuracy and the lr it used."""
+
+    def on_epoch(self, entry: dict[str, Any], model: nn.Module) -> None:
+        """After epoch ``entry["epoch"]`` (train/validation loss and accuracy, lr, steps, seconds)."""
+
+    def on_end(self, metrics: dict[str, Any], out: Any) -> None:
+        """After the run's results are written to ``out`` (not yet committed to the final folder)."""
+
+    def close(self) -> None:
+        """Release what the observer holds; called once, whether the run succeeded or not."""
 
 
 @dataclass
@@ -128,10 +154,11 @@ def _progress(total: int, desc: str, disable: bool) -> Any:
 
 def train(model: nn.Module, opt: Any, scheduler: Any, data: RunData, config: Any, plan: Plan, st: TrainState,
           train_rng: np.random.Generator, *, save: Callable[[int], None], say: Callable[[str], None],
-          progress: bool) -> TrainState:
+          progress: bool, observers: Sequence[Observer] = ()) -> TrainState:
     """Train from ``st`` to the end of ``plan``: each step forward, cross-entropy, backward, ``opt.step()``
     and ``scheduler.step()``, in training mode (``model.train()``: dropout on, BatchNorm's batch statistics);
-    per epoch validation (in eval mode), early stopping, a summary line and ``save``."""
+    per epoch validation (in eval mode), early stopping, a summary line and ``save``; ``observers``' hooks
+    after each step and epoch."""
     c, width = config, len(str(plan.epochs))
     for epoch in range(st.epoch, plan.epochs):
         if st.stopped or st.step >= plan.total_steps:
@@ -157,10 +184,13 @@ def train(model: nn.Module, opt: Any, scheduler: Any, data: RunData, config: Any
                 lr = opt.lr
                 scheduler.step()
             st.step += 1
-            m = len(yb)
-            loss_sum += float(loss.data) * m
-            correct += int((logits.data.argmax(axis=1) == yb).sum())
+            m, batch_loss = len(yb), float(loss.data)
+            batch_correct = int((logits.data.argmax(axis=1) == yb).sum())
+            loss_sum += batch_loss * m
+            correct += batch_correct
             seen += m
+            for o in observers:
+                o.on_step(st.step, batch_loss, batch_correct / m, lr, model)
             if bar is not None:
                 bar.update(1)
                 if b % 10 == 0 or b == n_batches - 1:
@@ -185,6 +215,8 @@ def train(model: nn.Module, opt: Any, scheduler: Any, data: RunData, config: Any
         st.seconds += time.perf_counter() - t0
         entry["seconds"] = st.seconds
         st.history.append(entry)
+        for o in observers:
+            o.on_epoch(entry, model)
         last = st.stopped or st.step >= plan.total_steps
         if (epoch + 1) % c.log_every == 0 or last:
             line = (f"epoch {epoch + 1:>{width}}/{plan.epochs}  train loss {entry['train_loss']:.4f} "

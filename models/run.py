@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from models.checkpoint import (
 )
 from models.config import ConfigError, TrainConfig, check_memory, display
 from models.files import atomic_write
-from models.loop import Plan, RunData, TrainState, evaluate_model, train
+from models.loop import Observer, Plan, RunData, TrainState, evaluate_model, train
 from models.presets import REFERENCE, resolve_config
 from models.rundir import RunDir, RunDirError
 
@@ -203,7 +203,7 @@ def _new_run_dir(config: TrainConfig) -> RunDir:
 
 def run(config: TrainConfig | Mapping[str, Any], out_dir: str | Path | None = None, *, resume: bool = False,
         overwrite: bool = False, quiet: bool = False, progress: bool | None = None, plots: bool = True,
-        download_timeout: float = DOWNLOAD_DEADLINE) -> dict[str, Any]:
+        download_timeout: float = DOWNLOAD_DEADLINE, observers: Sequence[Observer] = ()) -> dict[str, Any]:
     """Train with ``config`` (a ``TrainConfig``, or a mapping resolved like flags), write everything to
     ``out_dir`` all or nothing, and return the metrics.
 
@@ -212,6 +212,7 @@ def run(config: TrainConfig | Mapping[str, Any], out_dir: str | Path | None = No
     ``overwrite``: replace the results already in ``out_dir`` once the new run has succeeded.
     ``progress``: a tqdm bar (default: when stdout is a terminal and not ``quiet``). On failure the
     exception carries ``unfinished`` (the staging folder kept for ``--resume``, or None).
+    ``observers``: ``models.loop.Observer`` hooks called during the run (each closed at its end).
     """
     config = _as_config(config)
     check_memory(config)
@@ -221,9 +222,13 @@ def run(config: TrainConfig | Mapping[str, Any], out_dir: str | Path | None = No
         rd = _new_run_dir(config) if out_dir is None else RunDir(out_dir, OUTPUT_FILES + LEGACY_FILES).__enter__()
         try:
             return _run(rd, config, resume=resume, overwrite=overwrite, quiet=quiet, progress=progress, plots=plots,
-                        download_timeout=download_timeout)
+                        download_timeout=download_timeout, observers=observers)
         finally:
-            rd.__exit__(None, None, None)
+            try:
+                for o in observers:
+                    o.close()
+            finally:
+                rd.__exit__(None, None, None)
 
 
 def _resumable(rd: RunDir) -> bool:
@@ -246,7 +251,7 @@ def _source_checkpoint(rd: RunDir) -> Checkpoint:
 
 
 def _run(rd: RunDir, config: TrainConfig, *, resume: bool, overwrite: bool, quiet: bool, progress: bool | None,
-         plots: bool, download_timeout: float) -> dict[str, Any]:
+         plots: bool, download_timeout: float, observers: Sequence[Observer]) -> dict[str, Any]:
     ckpt, reused = None, resume and _resumable(rd)
     if resume:
         ckpt = _source_checkpoint(rd)
@@ -262,7 +267,7 @@ def _run(rd: RunDir, config: TrainConfig, *, resume: bool, overwrite: bool, quie
         staging = rd.start()
     try:
         metrics = _train_into(staging, config, ckpt, rd.out, quiet=quiet, progress=progress, plots=plots,
-                              download_timeout=download_timeout)
+                              download_timeout=download_timeout, observers=observers)
         rd.commit()
     except BaseException as e:
         kept = rd.interrupted() and (reused or (find_checkpoint(staging) is not None
@@ -278,7 +283,8 @@ def _run(rd: RunDir, config: TrainConfig, *, resume: bool, overwrite: bool, quie
 
 
 def _train_into(out: Path, c: TrainConfig, ckpt: Checkpoint | None, final: Path, *, quiet: bool,
-                progress: bool | None, plots: bool, download_timeout: float) -> dict[str, Any]:
+                progress: bool | None, plots: bool, download_timeout: float,
+                observers: Sequence[Observer] = ()) -> dict[str, Any]:
     say = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
     progress = (not quiet and sys.stdout.isatty()) if progress is None else progress
     data = load_data(c, download_timeout)
@@ -315,7 +321,9 @@ def _train_into(out: Path, c: TrainConfig, ckpt: Checkpoint | None, final: Path,
                         st.to_json(model_rng, train_rng), st.best, None if sched is None else sched.state_dict(),
                         run_id=run_id)
 
-    train(model, opt, sched, data, c, plan, st, train_rng, save=save, say=say, progress=progress)
+    for o in observers:
+        o.on_start(model=model, config=c, data=data, out=out, resumed_step=st.step)
+    train(model, opt, sched, data, c, plan, st, train_rng, save=save, say=say, progress=progress, observers=observers)
     restored = False
     if c.patience and c.restore_best and st.best is not None and st.best_epoch != st.epoch:
         model.load_state_dict(st.best)
@@ -347,6 +355,8 @@ def _train_into(out: Path, c: TrainConfig, ckpt: Checkpoint | None, final: Path,
             report.plot_samples(data.x_test, data.y_test, pred, data.classes, out / "samples.png")
         else:
             say("matplotlib is not installed: no plots (pip install 'tinygrad-lite[train]')")
+    for o in observers:
+        o.on_end(metrics, out)
     say("\n" + text)
     say(f"\ntest accuracy {100 * test_acc:.2f}%, loss {test_loss:.4f}, training {st.seconds:.1f}s; results in "
         f"{display(final)}")
