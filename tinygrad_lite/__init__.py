@@ -15,10 +15,12 @@ from .tensor import (  # first, always: tensor imports the modules its methods c
 # isort: on
 from . import autograd, func, nn, numpy_api, ops, optim
 from .autograd import grad
+from .compiled import CompiledFunction, compile
 from .einsum import einsum
 from .gradcheck import GradcheckError, GradcheckWarning, gradcheck
 from .gradgradcheck import gradgradcheck
 from .graph import defop
+from .mode import TraceError
 from .ops import (
     ValuesIndices,
     absolute,
@@ -175,7 +177,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "AnomalyError", "GradcheckError", "GradcheckWarning", "GraphFreedError", "Tensor", "ValuesIndices", "abs",
+    "AnomalyError", "CompiledFunction", "TraceError", "compile",
+    "GradcheckError", "GradcheckWarning", "GraphFreedError", "Tensor", "ValuesIndices", "abs",
     "absolute", "acos", "adaptive_avg_pool2d", "add", "allclose", "amax", "amin", "argmax", "argmin", "argsort",
     "asin", "astype", "atan", "atan2", "autograd", "avg_pool2d", "broadcast_to", "ceil", "celu", "chunk", "clip",
     "concatenate", "conv1d", "conv2d", "conv2d_weight", "conv_transpose2d", "copy", "copysign", "cos", "cosh",

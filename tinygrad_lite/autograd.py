@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .graph import _operand, defop
-from .mode import _LAST_STAMP, _MODE, enable_grad
+from .graph import _operand, _promote, defop
+from .mode import _LAST_STAMP, _MODE, TraceError, enable_grad
 from .tensor import GraphFreedError, Tensor, _wrap
 
 __all__ = ["grad", "backward", "to_dot"]
@@ -123,6 +123,8 @@ def _tensor_vjps(node: Tensor, g: Tensor, wanted: dict | None, pending: dict) ->
     record = node._op
     args = [a if isinstance(a, Tensor) and a._rg else (a.data if isinstance(a, Tensor) else _operand(a))
             for a in node._args]
+    if len(args) > 1:
+        args = _promote(args)
     previous = _MODE.rerun
     _MODE.rerun = record.name
     try:
@@ -337,6 +339,8 @@ def backward(t: Tensor, grad: Any = None, *, retain_graph: bool = False) -> None
             "backward() on a tensor that does not require grad: no input of the computation had "
             "requires_grad=True (or it ran under no_grad())"
         )
+    if _MODE.trace is not None:
+        _MODE.trace.backward(t, grad, retain_graph)
     seed = _seed(t, grad, False, "backward()")
     leaves = _sweep([t], [seed], retain_graph=retain_graph, create_graph=False)
     with _GRAD_LOCK:
@@ -357,6 +361,9 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     differentiated again, to any order. ``retain_graph`` defaults to ``create_graph``. An
     input the outputs do not depend on raises, unless ``allow_unused=True`` (then None).
     """
+    if _MODE.trace is not None:
+        raise TraceError("tinygrad_lite.grad inside a compiled function is not replayed; use loss.backward() there, "
+                         "or call grad outside compile")
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):

@@ -29,6 +29,7 @@ __all__ = ["defop", "OpRecord"]
 Array = np.ndarray
 _SCALARS = (int, float, bool, np.number, np.bool_)
 _NO_OPTIONS: dict[str, Any] = {}
+_F64 = np.dtype(np.float64)
 
 
 class OpRecord:
@@ -83,10 +84,48 @@ class OpRecord:
 
 
 def _operand(value: Any) -> Any:
-    """What an op's forward sees for a non-Tensor argument: scalars and None as they are, else arrays."""
+    """What an op's forward sees for a non-Tensor argument: numbers and None as they are, a NumPy
+    scalar as the Python number it holds (so it does not promote an array: PyTorch's rule), else arrays."""
+    if isinstance(value, (np.number, np.bool_)):
+        return value.item()
     if value is None or isinstance(value, (np.ndarray,) + _SCALARS):
         return value
     return np.asarray(value)
+
+
+def _promote(arrays: list) -> list:
+    """PyTorch's promotion where NumPy's differs: when an op has a float operand with dimensions, its
+    0-d operands and integer operands take that float dtype (``t32 * np.array(2.0)`` stays float32).
+    Arrays, or Tensors in a higher-order re-run; returns ``arrays`` itself when nothing changes."""
+    target, cast = None, False
+    for a in arrays:
+        if isinstance(a, (np.ndarray, Tensor)):
+            kind = a.dtype.kind
+            if kind == "f" and a.ndim:
+                target = a.dtype if target is None else np.promote_types(target, a.dtype)
+            elif kind in "fiu":
+                cast = True
+    if target is None or not cast:
+        return arrays
+    return [a.astype(target) if isinstance(a, (np.ndarray, Tensor)) and a.dtype != target
+            and (a.dtype.kind in "iu" or (a.dtype.kind == "f" and not a.ndim)) else a for a in arrays]
+
+
+def _call(fn: Callable, name: str, arrays: list, options: dict) -> tuple:
+    """``fn(*arrays, **options)`` checked: (out as an array, vjps); errors name the op and shapes."""
+    try:
+        result = fn(*arrays, **options)
+    except ValueError as exc:
+        shapes = ", ".join(str(np.shape(a)) for a in arrays)
+        raise ValueError(f"{name}: {exc} (argument shapes {shapes})") from None
+    if type(result) is not tuple or len(result) != 2:
+        raise TypeError(f"op '{name}' must return a pair (out, vjps), got {type(result).__name__}")
+    out, vjps = result
+    if type(out) is not np.ndarray:
+        if isinstance(out, Tensor):
+            raise TypeError(f"op '{name}' returned a Tensor; its forward must compute on the arrays it is given")
+        out = np.asarray(out)
+    return out, vjps
 
 
 def defop(fn: Callable | None = None, *, name: str | None = None, fresh_grads: bool = False) -> Callable:
@@ -140,6 +179,11 @@ def defop(fn: Callable | None = None, *, name: str | None = None, fresh_grads: b
             if isinstance(out, Tensor):
                 raise TypeError(f"op '{name}' returned a Tensor; its forward must compute on the arrays it is given")
             out = np.asarray(out)
+        if out.dtype is _F64 and len(arrays) > 1:  # did a 0-d or integer operand promote float32? (rare)
+            promoted = _promote(arrays)
+            if promoted is not arrays:
+                arrays = promoted
+                out, vjps = _call(fn, name, arrays, options)
         t = Tensor.__new__(Tensor)
         t.data = out
         t.grad = None
@@ -175,6 +219,8 @@ def defop(fn: Callable | None = None, *, name: str | None = None, fresh_grads: b
                 t._opts = options
         if _MODE.anomaly:
             _watch(name, t)
+        if _MODE.trace is not None:  # inside `tinygrad_lite.compile`'s trace: remember the call
+            _MODE.trace.op(record, args, options, t)
         return t
 
     op.__wrapped_op__ = fn  # type: ignore[attr-defined]

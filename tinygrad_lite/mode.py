@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly"]
+__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "TraceError", "replayed", "module_called"]
 
 
 class _Mode(threading.local):
@@ -19,6 +19,7 @@ class _Mode(threading.local):
     enabled = True
     anomaly = False
     rerun: str | None = None
+    trace: Any = None  # the recorder of a `tinygrad_lite.compile` trace running in this thread, or None
 
 
 _MODE = _Mode()
@@ -27,6 +28,33 @@ _MODE = _Mode()
 # refuses a node any of whose tensors has a stamp later than its clock. next() is atomic.
 _CLOCK = itertools.count(1)
 _LAST_STAMP = [0]  # the latest stamp anywhere: nodes newer than it need no check at all
+
+
+class TraceError(RuntimeError):
+    """Something a compiled function does that a replay could not repeat exactly (raised while tracing)."""
+
+
+def replayed(fn: Callable) -> Callable:
+    """Mark a method or function that changes state outside the graph (``optimizer.step()``,
+    ``zero_grad()``, a scheduler's ``step()``): inside a function being compiled, the call is
+    recorded and a replay calls it again with the same arguments; elsewhere it just runs."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        tracer = _MODE.trace
+        if tracer is None:
+            return fn(*args, **kwargs)
+        return tracer.call(fn, args, kwargs)
+
+    return wrapper
+
+
+def module_called(module: Any) -> None:
+    """Called by ``Module.__call__``: inside a function being compiled, the module's mode and
+    attributes become guards of the recorded plan (a replay traces again when they change)."""
+    tracer = _MODE.trace
+    if tracer is not None:
+        tracer.module(module)
 
 
 def is_grad_enabled() -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .inplace import bump_version, inplace_refused, store_inplace, writable
-from .mode import _MODE, detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .mode import _MODE, TraceError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 
 __all__ = [
     "Tensor",
@@ -182,7 +182,10 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(len(self.data)))
 
-    def __bool__(self) -> bool: return bool(self.data)
+    def __bool__(self) -> bool:
+        _check_rerun(self, "bool()")
+        return bool(self.data)
+
     def __float__(self) -> float: return float(self.item())
     def __int__(self) -> int: return int(self.item())
     def __index__(self) -> int:
@@ -201,6 +204,7 @@ class Tensor:
 
     # --------------------------------------------------------------- NumPy protocols
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> Array:
+        _check_rerun(self, "np.asarray()")
         if self._rg:
             raise RuntimeError(
                 f"cannot convert a Tensor that requires grad (shape {self.shape}, dtype {self.dtype}) to a NumPy "
@@ -380,6 +384,8 @@ class Tensor:
     # ----------------------------------------------------------------- in place
     def _inplace(self, name: str, ufunc: np.ufunc | None, other: Any) -> Tensor:
         """Apply ``self.data ← ufunc(self.data, other)`` (or a plain store) in place and bump the version."""
+        if _MODE.trace is not None:
+            _check_inplace(self, name, other)
         if _MODE.enabled and (self._rg or (isinstance(other, Tensor) and other._rg)):
             raise inplace_refused(self, name, other)
         value = _inplace_value(other)
@@ -435,6 +441,8 @@ class Tensor:
     __itruediv__ = div_
 
     def __setitem__(self, index: Any, value: Any) -> None:
+        if _MODE.trace is not None:
+            _check_inplace(self, "__setitem__", value)
         if _MODE.enabled and (self._rg or (isinstance(value, Tensor) and value._rg)):
             raise inplace_refused(self, "__setitem__", value)
         value = _inplace_value(value)
@@ -481,11 +489,31 @@ def from_numpy(array: Array) -> Tensor:
 
 
 def _check_rerun(t: Tensor, what: str) -> None:
+    """Refuse to read a value into Python where the value would be wrong later: in an op re-run for a
+    higher-order gradient, and, inside a function being compiled, from a traced tensor or a parameter."""
     if _MODE.rerun is not None and t._rg:
         raise RuntimeError(
             f"op '{_MODE.rerun}' calls {what} on a Tensor that requires grad while it is re-run for a "
             f"higher-order gradient: the value would leave the graph and the derivative would be wrong; "
             f"write its forward and VJPs with NumPy calls or tinygrad_lite ops instead"
+        )
+    tracer = _MODE.trace
+    if tracer is not None and (t._rg or tracer.traced(t)):
+        raise TraceError(
+            f"{what} on a tensor (shape {t.shape}, dtype {t.dtype}) inside a compiled function: its value would be "
+            f"read once, while tracing, and frozen into every replay. Return the tensor and read it outside the "
+            f"function (or call the function without compile)"
+        )
+
+
+def _check_inplace(t: Tensor, name: str, other: Any) -> None:
+    """Inside a function being compiled, in-place changes to traced tensors or parameters are not replayed."""
+    tracer = _MODE.trace
+    if tracer is not None and (t._rg or tracer.traced(t) or (isinstance(other, Tensor) and tracer.traced(other))):
+        raise TraceError(
+            f"{name}: in-place change of a tensor (shape {t.shape}, dtype {t.dtype}) inside a compiled function is "
+            f"not replayed; use the out-of-place form, and update parameters with an optimizer (opt.step() is "
+            f"replayed)"
         )
 
 

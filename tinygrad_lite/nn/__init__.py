@@ -39,7 +39,7 @@ from .activation import (
     Tanh,
 )
 from .conv import Conv1d, Conv2d, ConvTranspose2d
-from .functional import cross_entropy, dropout, nll_loss
+from .functional import cross_entropy, dropout, dropout_mask, nll_loss
 from .init import INITS, fan_in_uniform, init_weight
 from .layers import Dropout, Embedding, Flatten, Identity, Linear, Sequential, embedding
 from .losses import (
@@ -65,7 +65,7 @@ __all__ = [
     "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm",
     "INITS", "init_weight", "fan_in_uniform",
-    "cross_entropy", "nll_loss", "dropout", "embedding", "normalize", "layer_norm", "group_norm",
+    "cross_entropy", "nll_loss", "dropout", "dropout_mask", "embedding", "normalize", "layer_norm", "group_norm",
     "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "kl_div",
     "SafetensorsError", "load_safetensors", "read_safetensors_header", "save_safetensors",

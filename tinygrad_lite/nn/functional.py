@@ -2,7 +2,8 @@
 
 ``cross_entropy`` is ``log_softmax`` followed by ``nll_loss``, fused into one op; its
 gradient with respect to the logits is exactly ``(softmax − Y) / m`` for the mean reduction.
-``dropout(x, keep=mask)`` multiplies by a given keep mask (``Dropout`` draws the mask).
+``dropout(x, keep=mask)`` multiplies by a keep mask; ``dropout_mask`` draws one (``Dropout``
+does both, so a compiled step draws a fresh mask at every replay, as eager steps do).
 """
 
 from __future__ import annotations
@@ -15,15 +16,28 @@ from ..graph import defop
 from ..ops import index_add, reshape, transpose
 from ..tensor import Tensor
 
-__all__ = ["cross_entropy", "nll_loss", "dropout"]
+__all__ = ["cross_entropy", "nll_loss", "dropout", "dropout_mask"]
 
 Array = np.ndarray
 
 
 @defop(fresh_grads=True)
-def dropout(x, *, keep=None):
-    """x ⊙ keep, keep = mask / (1 − p) (inverted dropout);  ∂x = g ⊙ keep."""
-    return x * keep, lambda g: g * keep
+def dropout(x, keep):
+    """x ⊙ keep, keep = mask / (1 − p) (inverted dropout);  ∂x = g ⊙ keep (∂keep = g ⊙ x)."""
+    return x * keep, (lambda g: g * keep, lambda g: g * x)
+
+
+@defop
+def dropout_mask(*, shape=(), p=0.5, rng=None, dtype=np.float32):
+    """keep = [u ≥ p] / (1 − p), u ~ U[0, 1) drawn from ``rng`` (a NumPy Generator); all zeros for p = 1.
+
+    An op without array arguments (nothing to differentiate), so a compiled function draws
+    it again at each replay, from the same generator in the same order as an eager call."""
+    if p == 1.0:
+        return np.zeros(shape, dtype), ()
+    keep = (rng.random(shape, dtype=np.float32) >= p).astype(dtype)
+    keep *= 1.0 / (1.0 - p)
+    return keep, ()
 
 
 _REDUCTIONS = ("mean", "sum", "none")

@@ -16,7 +16,7 @@ from ..graph import defop
 from ..tensor import Tensor, no_grad
 from .activation import ReLU, Sigmoid, Tanh
 from .checks import positive_int
-from .functional import dropout
+from .functional import dropout, dropout_mask
 from .init import INITS, init_weight
 from .module import Module, Parameter
 
@@ -81,14 +81,9 @@ class Dropout(Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
-        data = x.data if isinstance(x, Tensor) else np.asarray(x)
-        dtype = data.dtype if data.dtype.kind == "f" else np.float32
-        if self.p == 1.0:
-            keep = np.zeros(data.shape, dtype=dtype)
-        else:
-            keep = (self._rng.random(data.shape, dtype=np.float32) >= self.p).astype(dtype)
-            keep *= 1.0 / (1.0 - self.p)
-        return dropout(x, keep=keep)
+        shape, dtype = (x.shape, x.dtype) if isinstance(x, Tensor) else (np.shape(x), np.asarray(x).dtype)
+        keep = dropout_mask(shape=shape, p=self.p, rng=self._rng, dtype=dtype if dtype.kind == "f" else np.float32)
+        return dropout(x, keep)
 
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"

@@ -90,7 +90,9 @@ def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # n
 
 def _piecewise(d: Tensor, size: float, inner_scale: float, outer_shift: float, outer_scale: float) -> Tensor:
     """inner_scale · d² where |d| < size, else outer_scale · (|d| − outer_shift)."""
-    inside = np.abs(d.data) < size
+    # Python floats: a delta or beta given as np.float64 would promote float32
+    inner_scale, outer_shift, outer_scale = float(inner_scale), float(outer_shift), float(outer_scale)
+    inside = ops.lt(ops.absolute(d.detach()), size)  # an op, so a compiled step recomputes it
     return ops.where(inside, (d * d) * inner_scale, (ops.absolute(d) - outer_shift) * outer_scale)
 
 

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..mode import module_called
 from ..tensor import Tensor, no_grad
 from .utils import key_problems
 
@@ -60,6 +61,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        module_called(self)
         return self.forward(*args, **kwargs)
 
     # ---------------------------------------------------------------- buffers

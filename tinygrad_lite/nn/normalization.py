@@ -30,13 +30,18 @@ def _moments(x: Any, axis: Axes) -> tuple[Any, Any]:
 
 
 @defop(fresh_grads=True)
-def normalize(x, *, axis=(-1,), eps=1e-5, stats=None):
+def normalize(x, *, axis=(-1,), eps=1e-5, stats=None, track=None):
     """x̂ = (x − μ) / √(σ² + ε), μ and σ² (biased) the mean and variance over ``axis``;
     ∂x = (g − mean(g) − x̂ ⊙ mean(g ⊙ x̂)) / √(σ² + ε), the means over ``axis``.
 
     ``stats``: (μ, σ²) already computed on the same array (used on arrays only; a re-run for a
-    higher-order gradient computes them on Tensors, so they are differentiated too)."""
+    higher-order gradient computes them on Tensors, so they are differentiated too).
+    ``track``: called as ``track(μ, σ², n)`` (n values per statistic) when the forward runs on
+    arrays, not on a re-run: BatchNorm's running statistics, updated inside the op so that a
+    compiled step updates them at every replay."""
     mu, var = stats if stats is not None and type(x) is np.ndarray else _moments(x, axis)
+    if track is not None and type(x) is np.ndarray:
+        track(mu, var, x.size // mu.size)
     r = 1 / np.sqrt(var + eps)
     xhat = (x - mu) * r
 
@@ -118,17 +123,17 @@ class _BatchNorm(Module):
         if self.training and n <= 1:
             raise ValueError(f"{self!r}: expected more than 1 value per channel when training, got input of shape "
                              f"{tuple(x.shape)}")
-        data = x.data if isinstance(x, Tensor) else x
-        mu, var = _moments(data, axes)
-        out = _affine(normalize(x, axis=axes, eps=self.eps, stats=(mu, var)), self.weight, self.bias, shape)
-        if self.training and self.track_running_stats:  # after everything that can fail
-            self.num_batches_tracked += 1
-            f = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-            self.running_mean *= 1 - f
-            self.running_mean += f * mu.reshape(-1)
-            self.running_var *= 1 - f
-            self.running_var += (f * n / (n - 1)) * var.reshape(-1)  # the unbiased variance
-        return out
+        track = self._track if self.training and self.track_running_stats else None
+        return _affine(normalize(x, axis=axes, eps=self.eps, track=track), self.weight, self.bias, shape)
+
+    def _track(self, mu: Any, var: Any, n: int) -> None:
+        """Move the running statistics towards this batch's μ and unbiased σ² · n / (n − 1)."""
+        self.num_batches_tracked += 1
+        f = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        self.running_mean *= 1 - f
+        self.running_mean += f * mu.reshape(-1)
+        self.running_var *= 1 - f
+        self.running_var += (f * n / (n - 1)) * var.reshape(-1)
 
     def _eval_forward(self, x: Any, shape: tuple[int, ...]) -> Tensor:
         """(x − running_mean) / √(running_var + ε) ⊙ γ + β, as x ⊙ s + (β − running_mean ⊙ s)."""

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ..mode import replayed
 from ..tensor import Tensor
 
 __all__ = ["key_problems", "clip_grad_norm_", "clip_grad_value_"]
@@ -40,6 +41,7 @@ def _scale_in_place(p: Tensor, factor: float) -> None:
         p.grad = g * g.dtype.type(factor)
 
 
+@replayed
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False) -> np.float64:
     """Scale every gradient in place by min(1, max_norm / (‖g‖ + 10⁻⁶)), ‖g‖ the ``norm_type`` norm of all
@@ -69,6 +71,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     return np.float64(total)
 
 
+@replayed
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clip every gradient in place to [−clip_value, clip_value]."""
     clip_value = float(clip_value)

@@ -91,7 +91,10 @@ def power(x, y):
 
     def grad_y(g):
         with np.errstate(divide="ignore", invalid="ignore"):
-            return g * np.where(np.logical_and(x == 0, y >= 0), 0, out * np.log(x))
+            log_x = np.log(x)
+            if isinstance(x, (int, float)):  # a number's log stays a number (np.log makes a float64, which promotes)
+                log_x = float(log_x)
+            return g * np.where(np.logical_and(x == 0, y >= 0), 0, out * log_x)
 
     return out, (grad_x, grad_y)
 
@@ -212,9 +215,16 @@ def sigmoid(x):
     return out, lambda g: g * out * (1 - out)
 
 
+def _number(bound):
+    """A 0-d bound (a NumPy scalar, a 0-d array) as a Python number: it does not promote x (PyTorch's clamp)."""
+    return bound.item() if isinstance(bound, (np.ndarray, np.generic)) and bound.ndim == 0 else bound
+
+
 @defop(fresh_grads=True)
 def clip(x, *, low=None, high=None):
     """x clipped to [low, high];  ∂x = g where low ≤ x ≤ high (bounds included, as PyTorch), else 0."""
+    low, high = _number(low), _number(high)
+
     def vjp(g):
         inside = np.ones(x.shape, dtype=bool)
         if low is not None:

@@ -297,7 +297,7 @@ def _correction(op: str, correction: Any, ddof: Any, unbiased: Any) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
             or not math.isfinite(value):
         raise TypeError(f"{op}: {given[0] if given else 'correction'} must be a finite number, got {value!r}")
-    return value
+    return value.item() if isinstance(value, np.generic) else value  # a NumPy scalar would promote float32
 
 
 def _deviations(op, x, axis, keepdims, dim, keepdim, correction, ddof, unbiased):

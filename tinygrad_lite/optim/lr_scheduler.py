@@ -1,14 +1,11 @@
 """Learning-rate schedulers with PyTorch's semantics (``torch.optim.lr_scheduler``).
 
-A scheduler writes ``param_groups[i]["lr"]`` of its optimizer (so ``opt.lr`` follows): once
-when built (epoch 0), then at each ``step()``, called after ``optimizer.step()`` once per
-epoch or per batch. ``last_epoch`` counts the steps; ``base_lrs`` are the groups'
-``initial_lr`` (their lr when the first scheduler was built). As in PyTorch, ``step()`` uses
-the recursive ("chainable") form, which updates the current lr, so schedulers compose by
-``ChainedScheduler``; alone, each equals the closed form in its docstring.
-``state_dict()`` holds plain JSON-able values.
+A scheduler writes ``param_groups[i]["lr"]`` of its optimizer (so ``opt.lr`` follows): once when built (epoch 0),
+then at each ``step()``, called after ``optimizer.step()`` once per epoch or per batch. ``last_epoch`` counts the
+steps; ``base_lrs`` are the groups' ``initial_lr`` (their lr when the first scheduler was built). As in PyTorch,
+``step()`` uses the recursive ("chainable") form, which updates the current lr, so schedulers compose by
+``ChainedScheduler``; alone, each equals the closed form in its docstring. ``state_dict()`` holds JSON-able values.
 """
-
 from __future__ import annotations
 
 import math
@@ -16,6 +13,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..mode import replayed
 from ..nn.utils import key_problems
 from .optimizer import Optimizer, check_number
 
@@ -40,10 +38,8 @@ def _count(value: Any, name: str, where: str, low: int = 1) -> int:
 class LRScheduler:
     """Base class: ``step()`` advances ``last_epoch`` and writes each group's lr from ``get_lr()``.
 
-    Subclasses implement ``get_lr()`` (the recursive form, from the groups' current lr) and
-    ``_closed_form_lr()`` (from ``base_lrs`` and ``last_epoch``), and list the attributes
-    their ``state_dict`` holds in ``_settings``.
-    """
+    Subclasses implement ``get_lr()`` (the recursive form, from the groups' current lr) and ``_closed_form_lr()``
+    (from ``base_lrs`` and ``last_epoch``), and list the attributes their ``state_dict`` holds in ``_settings``."""
 
     _settings: tuple[str, ...] = ()
 
@@ -76,6 +72,7 @@ class LRScheduler:
     def _closed_form_lr(self) -> list[float]:
         return self.get_lr()
 
+    @replayed
     def step(self) -> None:
         """Move to the next epoch (or batch) and set the groups' learning rates for it."""
         self._step_count += 1
@@ -373,6 +370,7 @@ class SequentialLR(_Composite):
         self._schedulers[0]._initial_step()  # ... and start the first one
         self._last_lr = self._schedulers[0].get_last_lr()
 
+    @replayed
     def step(self) -> None:
         self.last_epoch += 1
         k = bisect_right(self.milestones, self.last_epoch)
@@ -394,6 +392,7 @@ class ChainedScheduler(_Composite):
         self._adopt(schedulers, optimizer, "ChainedScheduler")
         self._last_lr = self._group_lrs()
 
+    @replayed
     def step(self) -> None:
         for s in self._schedulers:
             s.step()

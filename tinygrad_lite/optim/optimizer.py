@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..inplace import bump_versions
+from ..mode import replayed
 from ..nn.utils import key_problems
 from ..tensor import Tensor
 
@@ -157,11 +158,13 @@ class Optimizer:
         return out
 
     # ------------------------------------------------------------------ step
+    @replayed
     def zero_grad(self) -> None:
         """Set every parameter's gradient to None."""
         for p in self.params:
             p.grad = None
 
+    @replayed
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient (the others are skipped).
 

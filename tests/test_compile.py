@@ -1,0 +1,299 @@
+"""tinygrad_lite.compile: replays equal eager steps (MLP and CNN, every optimizer, dropout, BatchNorm,
+schedulers), retrace on new shapes and replaced parameters, and trace-time errors for what a replay
+could not repeat."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_lite as tg
+from models.cnn import CNN, CNNSpec
+from models.mlp import MLP
+from tinygrad_lite import nn, optim
+from tinygrad_lite.optim.lr_scheduler import CosineAnnealingLR
+
+OPTIMIZERS = {
+    "sgd": lambda p: optim.SGD(p, lr=0.1),
+    "momentum": lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "adam": lambda p: optim.Adam(p, lr=1e-2),
+    "adamw": lambda p: optim.AdamW(p, lr=1e-2, weight_decay=0.1),
+    "rmsprop": lambda p: optim.RMSprop(p, lr=1e-3),
+}
+
+
+def _batches(n: int, shape: tuple[int, ...], classes: int, dtype: type, seed: int = 0) -> list:
+    rng = np.random.default_rng(seed)
+    return [(rng.normal(size=shape).astype(dtype), rng.integers(0, classes, shape[0])) for _ in range(n)]
+
+
+def _train(make, batches, steps: int, compiled: bool, schedule: bool = False):
+    model, opt = make()
+    sched = CosineAnnealingLR(opt, T_max=steps) if schedule else None
+
+    def step(x, y):
+        logits = model(x)
+        loss = nn.cross_entropy(logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        return loss, logits
+
+    fn = tg.compile(step) if compiled else step
+    losses = []
+    for i in range(steps):
+        x, y = batches[i % len(batches)]
+        loss, logits = fn(x, y)
+        losses.append(float(loss.data))
+    return model, losses, fn
+
+
+def _mlp(dtype, opt_name, dropout=0.0):
+    def make():
+        m = MLP([12, 10, 8, 4], dropout=dropout, init="he_normal", seed=3, dtype=dtype)
+        return m, OPTIMIZERS[opt_name](m.named_parameters())
+    return make
+
+
+@pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_100_mlp_steps_equal_eager(opt_name, dtype):
+    batches = _batches(7, (6, 12), 4, dtype)
+    eager, eager_losses, _ = _train(_mlp(dtype, opt_name), batches, 100, False)
+    comp, comp_losses, fn = _train(_mlp(dtype, opt_name), batches, 100, True)
+    assert fn.traces == 2 and fn.replays == 98  # the equality below is about replays
+    a, b = eager.state_dict(), comp.state_dict()
+    for k in a:
+        if dtype is np.float64:
+            np.testing.assert_array_equal(a[k], b[k])
+        else:
+            np.testing.assert_allclose(b[k], a[k], rtol=1e-6, atol=1e-7 * np.abs(a[k]).max())
+    assert comp_losses == eager_losses
+
+
+def test_dropout_draws_fresh_masks_from_the_same_generator():
+    batches = _batches(3, (6, 12), 4, np.float64)
+    eager, eager_losses, _ = _train(_mlp(np.float64, "sgd", dropout=0.5), batches, 30, False)
+    comp, comp_losses, fn = _train(_mlp(np.float64, "sgd", dropout=0.5), batches, 30, True)
+    assert comp_losses == eager_losses
+    assert len(set(comp_losses[3::3])) > 5  # the same batch gives different losses: new masks each replay
+    for k, v in eager.state_dict().items():
+        np.testing.assert_array_equal(comp.state_dict()[k], v)
+
+
+def test_scheduler_inside_the_step_is_replayed():
+    batches = _batches(4, (5, 12), 4, np.float64)
+    eager, _, _ = _train(_mlp(np.float64, "momentum"), batches, 20, False, schedule=True)
+    comp, _, fn = _train(_mlp(np.float64, "momentum"), batches, 20, True, schedule=True)
+    assert fn.replays == 18
+    for k, v in eager.state_dict().items():
+        np.testing.assert_array_equal(comp.state_dict()[k], v)
+
+
+def test_cnn_with_batchnorm_equals_eager_running_statistics_included():
+    spec = CNNSpec(in_shape=(1, 8, 8), channels=(3, 4), hidden=(6,), n_classes=3)
+
+    def make():
+        m = CNN(spec, seed=0, dtype=np.float64)
+        return m, optim.SGD(m.named_parameters(), lr=0.05, momentum=0.9)
+
+    batches = _batches(3, (4, 1, 8, 8), 3, np.float64)
+    eager, _, _ = _train(make, batches, 12, False)
+    comp, _, fn = _train(make, batches, 12, True)
+    assert fn.replays == 10
+    a, b = eager.state_dict(), comp.state_dict()
+    assert any("running_mean" in k for k in a)
+    for k in a:
+        np.testing.assert_array_equal(b[k], a[k], err_msg=k)
+
+
+def test_new_batch_size_traces_again_and_stays_exact():
+    batches = _batches(4, (6, 12), 4, np.float64) + _batches(2, (3, 12), 4, np.float64, seed=1)
+    eager, eager_losses, _ = _train(_mlp(np.float64, "adam"), batches, 30, False)
+    comp, comp_losses, fn = _train(_mlp(np.float64, "adam"), batches, 30, True)
+    assert fn.traces == 4  # two per batch size
+    assert comp_losses == eager_losses
+
+
+def test_replaced_parameter_retraces_instead_of_replaying_stale_tensors():
+    m, opt = _mlp(np.float64, "sgd")()
+    x, y = _batches(1, (6, 12), 4, np.float64)[0]
+
+    def loss_of(x, y):
+        return nn.cross_entropy(m(x), y)
+
+    f = tg.compile(loss_of)
+    for _ in range(3):
+        f(x, y)
+    assert f.replays == 1
+    new = tg.Tensor(np.zeros_like(m.layers[0].weight.data), requires_grad=True)
+    m.layers[0].weight = new
+    got = f(x, y)
+    assert f.traces == 3 and f.replays == 1
+    assert float(got.data) == float(loss_of(tg.from_numpy(x), y).data)
+    m.layers[0] = nn.Linear(12, 10, dtype=np.float64)  # a whole layer swapped in the model's list
+    f(x, y)
+    assert f.traces == 4
+
+
+def test_switching_to_eval_mode_retraces():
+    m, _ = _mlp(np.float64, "sgd", dropout=0.5)()
+    x, _ = _batches(1, (6, 12), 4, np.float64)[0]
+    f = tg.compile(lambda x: m(x))
+    for _ in range(3):
+        f(x)
+    m.eval()
+    a = f(x).data
+    np.testing.assert_array_equal(a, f(x).data)  # dropout off: deterministic
+    np.testing.assert_array_equal(a, m(tg.from_numpy(x)).data)
+    assert f.traces == 4
+
+
+def test_replay_returns_values_without_a_graph():
+    m, _ = _mlp(np.float32, "sgd")()
+    x, y = _batches(1, (6, 12), 4, np.float32)[0]
+    f = tg.compile(lambda x, y: {"loss": nn.cross_entropy(m(x), y), "x": x})
+    for _ in range(3):
+        out = f(x, y)
+    assert isinstance(out["loss"], tg.Tensor) and not out["loss"].requires_grad
+    assert out["x"].data is x
+
+
+@pytest.mark.parametrize("read", [
+    lambda t: t.item(), lambda t: bool(t), lambda t: t.numpy(), lambda t: float(t), lambda t: np.asarray(t),
+    lambda t: t.tolist(),
+])
+def test_reading_a_traced_value_raises_at_trace_time(read):
+    w = tg.Tensor(np.ones(3), requires_grad=True)
+
+    def f(x):
+        loss = (x * w).sum()
+        read(loss)
+        return loss
+
+    with pytest.raises(tg.TraceError, match="compiled function"):
+        tg.compile(f)(np.ones(3))
+    read((tg.from_numpy(np.ones(3)) * w).sum().detach())  # outside a trace the same read works
+
+
+def test_value_computed_in_python_is_caught_by_the_second_trace():
+    w = tg.Tensor(np.ones(3), requires_grad=True)
+
+    def f(x):
+        scale = x.data.sum()  # read from .data: a replay would freeze it
+        return (w * float(scale)).sum()
+
+    g = tg.compile(f)
+    g(np.ones(3))
+    with pytest.raises(tg.TraceError, match="option|argument"):
+        g(np.full(3, 2.0))
+
+
+def test_random_draw_outside_an_op_is_caught():
+    rng = np.random.default_rng(0)
+    w = tg.Tensor(np.ones(3), requires_grad=True)
+    g = tg.compile(lambda x: (x * w * tg.Tensor(rng.random(3))).sum())
+    g(np.ones(3))
+    with pytest.raises(tg.TraceError, match="differs between the first two calls"):
+        g(np.ones(3))
+
+
+def test_python_control_flow_on_shapes_is_fine_but_on_state_is_caught():
+    calls = []
+    w = tg.Tensor(np.ones(3), requires_grad=True)
+
+    def f(x):
+        calls.append(1)
+        return (x * w).sum() if len(calls) % 2 else (x + w).sum()
+
+    g = tg.compile(f)
+    g(np.ones(3))
+    with pytest.raises(tg.TraceError, match="step 0 was op 'mul' on the first call and op 'add'"):
+        g(np.ones(3))
+
+
+def test_inplace_change_and_grad_and_hooks_raise_while_tracing():
+    w = tg.Tensor(np.ones(3), requires_grad=True)
+
+    def inplace(x):
+        with tg.no_grad():
+            w.sub_(x)
+        return (x * w).sum()
+
+    def grads(x):
+        loss = (x * w).sum()
+        return tg.grad(loss, w)[0]
+
+    def hooked(x):
+        y = x * w
+        y.register_hook(lambda g: g)
+        loss = y.sum()
+        loss.backward()
+        return loss
+
+    for fn, match in [(inplace, "in-place"), (grads, "tinygrad_lite.grad"), (hooked, "hook")]:
+        with pytest.raises(tg.TraceError, match=match):
+            tg.compile(fn)(np.ones(3))
+
+
+def test_bad_functions_and_returns():
+    with pytest.raises(TypeError, match="needs a function"):
+        tg.compile(3)
+    with pytest.raises(TypeError, match="needs a function"):
+        tg.compile(tg.Tensor(np.ones(2)))
+    w = tg.Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(TypeError, match="returned nothing"):
+        tg.compile(lambda x: None)(np.ones(3))
+    with pytest.raises(TypeError, match="returned a float"):
+        tg.compile(lambda x: 1.5)(np.ones(3))
+    with pytest.raises(TypeError, match="argument 1 is a list"):
+        tg.compile(lambda x, s: (x * w).sum())(np.ones(3), [1, 2])
+
+
+def test_input_gradients_reach_the_callers_tensor():
+    w = tg.Tensor(np.arange(3.0), requires_grad=True)
+
+    def f(x):
+        loss = (x * x * w).sum()
+        loss.backward()
+        return loss
+
+    g = tg.compile(f)
+    for i in range(4):
+        x = tg.Tensor(np.full(3, float(i + 1)), requires_grad=True)
+        g(x)
+        np.testing.assert_array_equal(x.grad, 2 * x.data * w.data)
+    assert g.replays == 2
+
+
+def test_nested_compiled_function_is_recorded_by_the_outer_trace():
+    w = tg.Tensor(np.ones(3), requires_grad=True)
+    inner = tg.compile(lambda x: x * w)
+    outer = tg.compile(lambda x: inner(x).sum())
+    for i in range(4):
+        assert float(outer(np.full(3, float(i))).data) == 3.0 * i
+    assert inner.traces == 0 and outer.replays == 2
+
+
+def test_detached_and_masked_values_follow_the_new_inputs():
+    w = tg.Tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
+
+    def f(x, y):
+        scale = (x * w).detach()  # a detached traced value is still the replay's value, not the trace's
+        loss = nn.huber_loss(x * w * scale, y, delta=0.5)  # its |d| < delta mask is an op
+        loss.backward()
+        return loss
+
+    g = tg.compile(f)
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        x, y = rng.normal(size=3), rng.normal(size=3)
+        w.grad = None
+        got = float(g(x, y).data)
+        got_grad = w.grad.copy()
+        w.grad = None
+        assert got == float(f(tg.from_numpy(x), y).data)
+        np.testing.assert_array_equal(got_grad, w.grad)
+    assert g.replays == 4

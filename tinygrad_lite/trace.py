@@ -1,0 +1,293 @@
+"""Recording one eager call of a function as a plan, and replaying the plan on new arrays.
+
+A `Tracer` is installed in the thread's mode while the function runs eagerly; the engine
+reports to it every op (`graph.defop`), every ``backward()`` and every call of a
+`mode.replayed` method (optimizer steps, ``zero_grad``, schedulers). The plan is a flat
+list of steps over numbered values (slots: the inputs, then each op's output):
+
+    op        out_k = fn(*args, **options)   args: slots, leaves read by reference, constants
+    backward  the VJPs in the order the eager sweep called them, gradients summed as it summed
+              them, leaves' ``.grad`` written as it wrote them
+    call      the recorded method, called again with the same arguments
+
+`replay` runs a plan with no Tensor or graph object: each op's forward makes its VJPs, the
+backward step calls them. What cannot be repeated exactly is refused while tracing
+(`mode.TraceError`): reading a traced value into Python, in-place Tensor operations,
+``tg.grad``, hooks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .autograd import _GRAD_LOCK, _as_gradient, _count_consumers, _unbroadcast
+from .graph import _F64, OpRecord, _call, _promote
+from .mode import _MODE, TraceError
+from .tensor import Tensor
+
+__all__ = ["Tracer", "Plan", "replay"]
+
+Array = np.ndarray
+SLOT, LEAF, CONST = 0, 1, 2  # how an op argument is found at replay
+OP, BACKWARD, CALL = 0, 1, 2  # kinds of plan steps
+
+
+class Plan:
+    """What a trace recorded: ``steps`` (see the module docstring), ``n_inputs`` input slots, the
+    output structure, and the guards a replay checks first (modules' attributes and modes)."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple] = []
+        self.n_slots = 0
+        self.n_inputs = 0
+        self.outputs: Any = None
+        self.modules: list[tuple[Any, bool, dict, list[tuple]]] = []  # (module, training, vars, [(name, value, items)])
+        self.leaves: list[tuple[Tensor, tuple, np.dtype, bool]] = []  # (leaf, shape, dtype, requires_grad)
+
+    def stale(self) -> str | None:
+        """Why the plan no longer describes the function (a module's attribute replaced, a mode or a
+        leaf's shape, dtype or requires_grad changed), or None."""
+        for module, training, attrs, items in self.modules:
+            if module.training is not training:
+                return f"{type(module).__name__} switched to {'training' if module.training else 'eval'} mode"
+            for name, value, contents in items:
+                if attrs.get(name) is not value or (contents is not None and (
+                        len(value) != len(contents) or any(a is not b for a, b in zip(value, contents)))):
+                    return f"{type(module).__name__}.{name} was replaced"
+        for t, shape, dtype, rg in self.leaves:
+            d = t.data
+            if d.shape != shape or d.dtype != dtype or t._rg is not rg:
+                return f"a tensor it reads (shape {shape}, dtype {dtype}) changed its shape, dtype or requires_grad"
+        return None
+
+
+def _spec_of(value: Any, tracer: Tracer) -> tuple[int, Any]:
+    """(SLOT, k) for a traced Tensor or the array of one, (LEAF, t) for another Tensor, else (CONST, value)."""
+    if isinstance(value, Tensor):
+        k = tracer.slot_of(value)
+        return (SLOT, k) if k is not None else (LEAF, tracer.leaf(value))
+    if isinstance(value, np.ndarray):
+        k = tracer.data_slot.get(id(value))
+        if k is not None:
+            return SLOT, k
+    return CONST, value
+
+
+def _option_specs(options: dict, tracer: Tracer) -> tuple[dict, list]:
+    """(constant options, [(name, specs or spec, is_tuple)]) for the options that hold traced arrays."""
+    dynamic = []
+    for name, v in options.items():
+        if isinstance(v, np.ndarray):
+            spec = _spec_of(v, tracer)
+            if spec[0] == SLOT:
+                dynamic.append((name, spec, False))
+        elif isinstance(v, tuple) and any(isinstance(e, np.ndarray) and id(e) in tracer.data_slot for e in v):
+            dynamic.append((name, [_spec_of(e, tracer) for e in v], True))
+    if not dynamic:
+        return options, dynamic
+    const = {k: v for k, v in options.items() if k not in {d[0] for d in dynamic}}
+    return const, dynamic
+
+
+class Tracer:
+    """Records the eager run of a function into a `Plan` (installed as ``_MODE.trace``)."""
+
+    def __init__(self, inputs: list[Tensor]) -> None:
+        self.plan = Plan()
+        self.slot: dict[int, int] = {}  # id(Tensor) -> slot
+        self.data_slot: dict[int, int] = {}  # id(its array) -> slot
+        self.alive: list[Any] = []  # keeps the ids above valid while tracing
+        self._leaves: dict[int, Tensor] = {}
+        self._modules: dict[int, Any] = {}
+        for t in inputs:
+            self._new_slot(t)
+        self.plan.n_inputs = len(inputs)
+
+    def _new_slot(self, t: Tensor) -> int:
+        k = self.plan.n_slots
+        self.plan.n_slots += 1
+        self.slot[id(t)] = k
+        self.data_slot[id(t.data)] = k
+        self.alive += (t, t.data)
+        return k
+
+    def slot_of(self, t: Tensor) -> int | None:
+        """The slot of an input or op output, or of a Tensor around the same array (``detach()``), else None."""
+        k = self.slot.get(id(t))
+        return self.data_slot.get(id(t.data)) if k is None else k
+
+    def traced(self, t: Tensor) -> bool:
+        """Whether ``t`` is an input or an op's output in this trace (its values vary between calls)."""
+        return self.slot_of(t) is not None
+
+    def leaf(self, t: Tensor) -> Tensor:
+        """A tensor from outside the trace, read by reference at each replay (guarded: shape, dtype)."""
+        if id(t) not in self._leaves:
+            if t._op is not None and t._ctx is not None:
+                raise TraceError(f"the compiled function uses a tensor (shape {t.shape}) that an op outside it "
+                                 f"computed with a graph ('{t._op.name}'); compute it inside, or pass it detached")
+            self._leaves[id(t)] = t
+            self.plan.leaves.append((t, t.data.shape, t.data.dtype, t._rg))
+        return t
+
+    def module(self, module: Any) -> None:
+        """A module called while tracing: a replay checks that it and every module below it are in the
+        same mode and hold the same parameters and submodules (the same objects)."""
+        for m in module.modules():
+            if id(m) in self._modules:
+                continue
+            self._modules[id(m)] = m
+            attrs = vars(m)
+            items = [(k, v, None) for k, v in attrs.items() if isinstance(v, Tensor) or hasattr(v, "forward")]
+            items += [(k, v, tuple(v)) for k, v in attrs.items() if isinstance(v, (list, tuple))
+                      and any(isinstance(e, Tensor) or hasattr(e, "forward") for e in v)]
+            self.plan.modules.append((m, m.training, attrs, items))
+
+    # ---------------------------------------------------------------- engine hooks
+    def op(self, record: OpRecord, args: tuple, options: dict, out: Tensor) -> None:
+        """An op ran: remember how to find its arguments again and give its output a slot."""
+        specs = [_spec_of(a, self) for a in args]
+        const, dynamic = _option_specs(options, self)
+        keep_vjps = out._ctx is not None
+        k = self._new_slot(out)
+        self.plan.steps.append((OP, record, specs, const, dynamic, k, keep_vjps))
+
+    def backward(self, root: Tensor, grad: Any, retain_graph: bool) -> None:
+        """``root.backward(grad)`` is about to run: record the order in which the sweep will call the VJPs."""
+        k = self.slot_of(root)
+        if k is None:
+            raise TraceError(f"backward() on a tensor (shape {root.shape}) that the compiled function did not compute")
+        if grad is not None:
+            raise TraceError("backward(grad) inside a compiled function: reduce to a scalar loss and call backward()")
+        counts = _count_consumers([root])
+        ready, order, leaf_keys = [root], [], {}
+        while ready:  # the eager sweep's order (autograd._sweep): a stack, parents when their consumers are done
+            node = ready.pop()
+            if node._hooks:
+                raise TraceError(f"a hook on a tensor made by '{node._op.name}' inside a compiled function; hooks are "
+                                 f"not replayed: remove it, or call the function without compile")
+            nk = self.slot.get(id(node))
+            if nk is None:
+                raise TraceError(f"backward() reaches a tensor made by '{node._op.name}' outside the compiled "
+                                 f"function; compute it inside, or detach it")
+            entries = []
+            for parent, _, index in node._ctx:
+                if parent._ctx is None:  # a leaf: its gradient goes to its .grad
+                    if parent._hooks:
+                        raise TraceError(f"a hook on a leaf tensor (shape {parent.shape}) used in a compiled "
+                                         f"function; hooks are not replayed")
+                    key: Any = self.slot.get(id(parent))
+                    key = ("input", key) if key is not None else self.leaf(parent)
+                    leaf_keys[id(parent)] = key
+                else:
+                    key = self.slot[id(parent)]
+                entries.append((key, index, parent.data.shape, parent.data.dtype))
+            order.append((nk, node._op, entries))
+            for parent, _, _ in node._ctx:
+                if parent._ctx is not None:
+                    counts[parent] -= 1
+                    if not counts[parent]:
+                        ready.append(parent)
+        self.plan.steps.append((BACKWARD, k, root.data.shape, root.data.dtype, order, retain_graph))
+
+    def call(self, fn: Any, args: tuple, kwargs: dict) -> Any:
+        """A `mode.replayed` call: record it, then run it (its own work is not traced)."""
+        for a in (*args, *kwargs.values()):
+            if isinstance(a, Tensor) and self.traced(a):
+                raise TraceError(f"{fn.__qualname__}() got a tensor computed inside the compiled function (shape "
+                                 f"{a.shape}); a replay would pass it the traced value again")
+        self.plan.steps.append((CALL, fn, args, kwargs))
+        _MODE.trace = None
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _MODE.trace = self
+
+
+# ---------------------------------------------------------------------- replay
+def _normalize_vjps(record: OpRecord, vjps: Any, n: int) -> tuple:
+    if type(vjps) is tuple and len(vjps) == n:
+        return vjps
+    if callable(vjps):
+        return (vjps,)
+    return (None,) * n if vjps is None else tuple(vjps)
+
+
+def _run_op(step: tuple, vals: list, vjp_of: dict) -> None:
+    _, record, specs, options, dynamic, k, keep_vjps = step
+    args = [vals[v] if s == SLOT else (v.data if s == LEAF else v) for s, v in specs]
+    if dynamic:
+        options = dict(options)
+        for name, spec, is_tuple in dynamic:
+            if is_tuple:
+                options[name] = tuple(vals[v] if s == SLOT else (v.data if s == LEAF else v) for s, v in spec)
+            else:
+                options[name] = vals[spec[1]]
+    out, vjps = record.fn(*args, **options)
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    if out.dtype is _F64 and len(args) > 1:  # as graph.defop: 0-d and integer operands do not promote
+        promoted = _promote(args)
+        if promoted is not args:
+            out, vjps = _call(record.fn, record.name, promoted, options)
+    vals[k] = out
+    if keep_vjps:
+        vjp_of[k] = _normalize_vjps(record, vjps, len(args))
+
+
+def _run_backward(step: tuple, vals: list, vjp_of: dict, inputs: list) -> None:
+    _, root, shape, dtype, order, retain = step
+    seed = np.empty(shape, dtype)
+    seed.fill(1)
+    pending: dict[Any, list] = {root: [seed, True]}
+    for nk, record, entries in order:
+        g = pending.pop(nk)[0]
+        vjps = vjp_of[nk] if retain else vjp_of.pop(nk)  # released as the eager sweep releases them
+        for key, index, pshape, pdtype in entries:  # as autograd._sweep's first-order loop
+            pg = vjps[index](g)
+            if type(pg) is not np.ndarray:
+                pg = _as_gradient(pg, record.name, index)
+                owned = False
+            else:
+                owned = record.fresh and pg is not g and pg.base is None
+            if pg.shape != pshape:
+                pg = _unbroadcast(pg, pshape, record.name, index)
+                owned = True
+            if pg.dtype != pdtype:
+                pg = pg.astype(pdtype)
+                owned = True
+            previous = pending.get(key)
+            if previous is None:
+                pending[key] = [pg, owned]
+            elif previous[1]:
+                previous[0] += pg
+            else:
+                previous[0] = np.asarray(previous[0] + pg)
+                previous[1] = True
+    with _GRAD_LOCK:
+        for key, (g, owned) in pending.items():
+            leaf = inputs[key[1]] if type(key) is tuple else key
+            if leaf.grad is None:
+                leaf.grad = g if owned else np.array(g)
+            else:
+                leaf.grad += g
+
+
+def replay(plan: Plan, arrays: list[Array], inputs: list[Tensor]) -> list[Array]:
+    """Run ``plan`` on new input arrays; returns the values of every slot (``inputs``: the Tensors whose
+    ``.grad`` receives an input's gradient)."""
+    vals: list[Any] = [None] * plan.n_slots
+    vals[: len(arrays)] = arrays
+    vjp_of: dict[int, tuple] = {}
+    for step in plan.steps:
+        kind = step[0]
+        if kind == OP:
+            _run_op(step, vals, vjp_of)
+        elif kind == BACKWARD:
+            _run_backward(step, vals, vjp_of, inputs)
+        else:
+            step[1](*step[2], **step[3])
+    return vals
+
