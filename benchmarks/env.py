@@ -20,7 +20,8 @@ import numpy as np
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 #: optional frameworks we compare against: display name -> (import name, distribution name)
-FRAMEWORKS = {"torch": ("torch", "torch"), "autograd": ("autograd", "autograd"), "mygrad": ("mygrad", "mygrad")}
+FRAMEWORKS = {"torch": ("torch", "torch"), "autograd": ("autograd", "autograd"), "mygrad": ("mygrad", "mygrad"),
+              "jax-jit": ("jax", "jax")}
 
 
 def cpu_model() -> str:

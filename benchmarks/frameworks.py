@@ -12,6 +12,7 @@ a sanity check can compare them after a step.
 - ``torch``: ``nn.Linear`` + ``F.cross_entropy`` + ``torch.optim.SGD`` (CPU eager, threads = BLAS threads)
 - ``autograd`` (HIPS): ``value_and_grad`` of a NumPy-style loss, in-place SGD on the arrays
 - ``mygrad``: MyGrad tensors, ``softmax_crossentropy``, in-place SGD on ``.data``
+- ``tg-compiled`` and ``jax-jit``: the compiled steps (``benchmarks/jit.py``)
 
 The autograd frameworks also give the two graphs of the per-op overhead section:
 ``tiny(a, b)`` is forward + backward of ``(a + b).sum()``, ``dense(x, W, b)`` of
@@ -33,12 +34,12 @@ Weights = dict[str, Array]
 Case = Callable[[], object]
 
 #: every framework in table order
-ORDER = ("manual", "numpy-opt", "tinygrad_lite", "torch", "autograd", "mygrad")
+ORDER = ("manual", "numpy-opt", "tinygrad_lite", "tg-compiled", "jax-jit", "torch", "autograd", "mygrad")
 #: the hand-written NumPy baselines: they always run, and every ratio is taken to each of them
 BASELINES = ("manual", "numpy-opt")
 REFERENCE = "manual"
 #: the frameworks that differentiate a graph (the per-op overhead section times these)
-AUTOGRAD = ("tinygrad_lite", "torch", "autograd", "mygrad")
+AUTOGRAD = ("tinygrad_lite", "tg-compiled", "jax-jit", "torch", "autograd", "mygrad")
 
 
 def make_weights(sizes: Sequence[int], seed: int = 0, dtype: Any = np.float32) -> Weights:
@@ -358,15 +359,17 @@ class MyGrad(Trainer):
         return lambda: relu(mg.matmul(x, tW) + tb).sum().backward()
 
 
+from .jit import JaxJit, TinygradCompiled  # noqa: E402 (they build on the adapters above)
+
 TRAINERS: dict[str, type[Trainer]] = {
-    "manual": Manual, "numpy-opt": NumpyOpt, "tinygrad_lite": TinygradLite, "torch": Torch,
-    "autograd": HipsAutograd, "mygrad": MyGrad,
+    "manual": Manual, "numpy-opt": NumpyOpt, "tinygrad_lite": TinygradLite, "tg-compiled": TinygradCompiled,
+    "jax-jit": JaxJit, "torch": Torch, "autograd": HipsAutograd, "mygrad": MyGrad,
 }
 
 
 def installed(name: str) -> bool:
-    """Whether a framework can run here (the baselines and tinygrad_lite always can)."""
-    return name in BASELINES or name == "tinygrad_lite" or env.available(name)
+    """Whether a framework can run here (the baselines and tinygrad_lite, eager or compiled, always can)."""
+    return name in BASELINES or name in ("tinygrad_lite", "tg-compiled") or env.available(name)
 
 
 def make(name: str, weights: Weights, lr: float) -> Trainer:

@@ -253,3 +253,26 @@ def test_cnn_sanity_check_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(cnn.TRAINERS, "tinygrad_lite", lambda w, c_, s_: real(off, c_, s_))
     text, check = cnn.sanity(weights, ["ManualCNN", "tinygrad_lite"], c, spec, batch)
     assert not check["ok"] and "MISMATCH" in text
+
+
+@pytest.mark.parametrize("name", ["tg-compiled", "jax-jit"])
+def test_compiled_contenders_take_the_same_steps_as_numpy_opt(name: str) -> None:
+    from benchmarks import frameworks as fw
+
+    if not fw.installed(name):
+        pytest.skip(f"{name} is not installed (optional benchmark dependency)")
+    weights = fw.make_weights([12, 8, 4], seed=0)
+    rng = np.random.default_rng(0)
+    batches = [(rng.random((6, 12), dtype=np.float32), rng.integers(0, 4, 6)) for _ in range(5)]
+    ours, ref = fw.make(name, weights, 0.1), fw.make("numpy-opt", weights, 0.1)
+    for x, y in batches:  # two traces, then three replays for tg-compiled
+        assert abs(ours.loss(x, y) - ref.loss(x, y)) < 1e-5
+    for k, v in ref.params().items():
+        np.testing.assert_allclose(ours.params()[k], v, atol=1e-5)
+
+
+def test_step_flops_count_the_three_matmuls_per_layer() -> None:
+    from benchmarks.sections.step import step_flops
+
+    # forward x W and xᵀ g for both layers, g Wᵀ for the second only: 2·m·(2·(6·4 + 4·3) + 4·3)
+    assert step_flops([6, 4, 3], 5) == 2 * 5 * (2 * (24 + 12) + 12)
