@@ -119,6 +119,7 @@ class CompiledFunction:
         if self.cache_size < 1:
             raise ValueError(f"compile(): cache_size must be >= 1, got {cache_size}")
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._last: _Entry | None = None  # the most recently used entry (no reordering needed)
         self._lock = threading.Lock()
         self.traces = 0  # how many eager, recorded calls were made (two per signature, more on retraces)
         self.replays = 0
@@ -131,22 +132,26 @@ class CompiledFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _MODE.trace is not None or _MODE.anomaly or _MODE.rerun is not None:
             return self.fn(*args, **kwargs)  # inside another trace (recorded there), or debugging: eager
-        key, arrays, tensors = _signature(args, kwargs)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                entry = self._entries[key] = _Entry()
-                while len(self._entries) > self.cache_size:
-                    self._entries.popitem(last=False)
-            else:
-                self._entries.move_to_end(key)
+        key, arrays, values = _signature(args, kwargs)
+        entry = self._entries.get(key)
+        if entry is None or entry is not self._last:
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is None:
+                    entry = self._entries[key] = _Entry()
+                    while len(self._entries) > self.cache_size:
+                        self._entries.popitem(last=False)
+                else:
+                    self._entries.move_to_end(key)
+                self._last = entry
         plan = entry.plan
         if plan is not None and plan.stale() is None:
             self.replays += 1
-            vals = replay(plan, arrays, tensors)
-            return _outputs(plan.outputs, vals, tensors)
+            vals = replay(plan, arrays, values)
+            return _outputs(plan.outputs, vals, values)
         if plan is not None or (entry.first is not None and entry.first.stale() is not None):
             entry.plan = entry.first = None  # a module changed: start over (two traces) for this signature
+        tensors = [v if isinstance(v, Tensor) else from_numpy(v) for v in values]
         return self._trace(entry, args, kwargs, tensors)
 
     def _trace(self, entry: _Entry, args: tuple, kwargs: dict, tensors: list[Tensor]) -> Any:
@@ -192,16 +197,19 @@ def _is_array(value: Any) -> bool:
     return isinstance(value, (Tensor, np.ndarray))
 
 
-def _signature(args: tuple, kwargs: dict) -> tuple[Hashable, list[Array], list[Tensor]]:
-    """(cache key, input arrays, input Tensors): arrays by shape, dtype and requires_grad; others by value."""
+def _signature(args: tuple, kwargs: dict) -> tuple[Hashable, list[Array], list[Any]]:
+    """(cache key, input arrays, the Tensors or arrays they came from): arrays by shape, dtype and
+    requires_grad; other arguments by value."""
     key: list[Any] = []
     arrays: list[Array] = []
-    tensors: list[Tensor] = []
-    for name, value in [*enumerate(args), *sorted(kwargs.items())]:
+    values: list[Any] = []
+    for name, value in [*enumerate(args), *sorted(kwargs.items())] if kwargs else enumerate(args):
         if isinstance(value, Tensor):
-            t = value
+            d = value.data
+            key.append((name, d.shape, d.dtype, value._rg))
         elif isinstance(value, np.ndarray):
-            t = from_numpy(value)
+            d = value
+            key.append((name, d.shape, d.dtype, False))
         else:
             try:
                 hash(value)
@@ -213,11 +221,9 @@ def _signature(args: tuple, kwargs: dict) -> tuple[Hashable, list[Array], list[T
                                 f"pass each array as an argument of its own")
             key.append((name, type(value), value))
             continue
-        d = t.data
-        key.append((name, d.shape, d.dtype.str, t._rg))
         arrays.append(d)
-        tensors.append(t)
-    return tuple(key), arrays, tensors
+        values.append(value)
+    return tuple(key), arrays, values
 
 
 def _output_specs(result: Any, tracer: Tracer, name: str) -> Any:
@@ -241,14 +247,17 @@ def _output_specs(result: Any, tracer: Tracer, name: str) -> Any:
     spec(result)  # raises, naming the type
 
 
-def _outputs(specs: Any, vals: list, tensors: list[Tensor]) -> Any:
-    """The replay's return value: new Tensors around the slots' arrays (inputs returned as they are)."""
-    n = len(tensors)
+def _outputs(specs: Any, vals: list, values: list) -> Any:
+    """The replay's return value: new Tensors around the slots' arrays (input Tensors returned as they are)."""
+    n = len(values)
 
     def out(s: tuple) -> Tensor:
         if s[0] == LEAF:
             return s[1]
-        return tensors[s[1]] if s[1] < n else _wrap(vals[s[1]])
+        if s[1] < n:
+            v = values[s[1]]
+            return v if isinstance(v, Tensor) else from_numpy(v)
+        return _wrap(vals[s[1]])
 
     kind, body = specs
     if kind == "one":
