@@ -297,3 +297,30 @@ def test_detached_and_masked_values_follow_the_new_inputs():
         assert got == float(f(tg.from_numpy(x), y).data)
         np.testing.assert_array_equal(got_grad, w.grad)
     assert g.replays == 4
+
+
+def test_a_replay_builds_no_tensors_but_the_ones_it_returns():
+    import gc
+
+    m, opt = _mlp(np.float32, "adam", dropout=0.3)()
+    x, y = _batches(1, (6, 12), 4, np.float32)[0]
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = nn.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    f = tg.compile(step)
+    for _ in range(3):
+        f(x, y)
+
+    def tensors() -> int:
+        gc.collect()
+        return sum(isinstance(o, tg.Tensor) for o in gc.get_objects())
+
+    before = tensors()
+    loss = f(x, y)
+    assert tensors() == before + 1 and loss.is_leaf and f.replays == 2
+    assert "def replay(arrays, values):" in f._entries[next(iter(f._entries))].replay.source

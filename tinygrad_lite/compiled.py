@@ -6,10 +6,11 @@
 For each combination of argument shapes and dtypes (and values of non-array arguments) the
 function runs eagerly twice while `trace.Tracer` records it; the two recordings must agree
 (an op argument that differs between them was computed in Python, outside the ops, and would
-be frozen: `TraceError`). Later calls replay the recording (`trace.replay`): the same ops on
-the new arrays, the same VJPs in the same order, the same optimizer calls, so the results
-equal eager ones exactly. A replay first checks that the modules it ran are in the same mode
-and hold the same parameters; otherwise it traces again. See the README for what is replayed.
+be frozen: `TraceError`). Later calls replay the recording, written out as one Python
+function (`codegen.generate`): the same ops on the new arrays, the same VJPs in the same
+order, the same optimizer calls, so the results equal eager ones exactly. A replay first
+checks that the modules it ran are in the same mode and hold the same parameters; otherwise
+it traces again. See the README for what is replayed.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from .codegen import generate
 from .mode import _MODE, TraceError
 from .tensor import Tensor, _wrap, from_numpy
-from .trace import BACKWARD, CALL, LEAF, OP, SLOT, Plan, Tracer, replay
+from .trace import BACKWARD, CALL, LEAF, OP, SLOT, Plan, Tracer
 
 __all__ = ["compile", "CompiledFunction", "TraceError"]
 
@@ -91,11 +93,13 @@ def _name(step: tuple) -> str:
 class _Entry:
     """The recordings for one call signature: the first trace (awaiting its check), then the plan."""
 
-    __slots__ = ("first", "plan")
+    __slots__ = ("first", "plan", "replay", "outputs")
 
     def __init__(self) -> None:
         self.first: Plan | None = None
         self.plan: Plan | None = None
+        self.replay: Callable[[list, list], tuple] | None = None
+        self.outputs: Callable[[tuple, list], Any] | None = None
 
 
 class CompiledFunction:
@@ -147,8 +151,7 @@ class CompiledFunction:
         plan = entry.plan
         if plan is not None and plan.stale() is None:
             self.replays += 1
-            vals = replay(plan, arrays, values)
-            return _outputs(plan.outputs, vals, values)
+            return entry.outputs(entry.replay(arrays, values), values)
         if plan is not None or (entry.first is not None and entry.first.stale() is not None):
             entry.plan = entry.first = None  # a module changed: start over (two traces) for this signature
         tensors = [v if isinstance(v, Tensor) else from_numpy(v) for v in values]
@@ -174,6 +177,9 @@ class CompiledFunction:
             if problem:
                 entry.first = None
                 raise TraceError(f"compile({getattr(self.fn, '__qualname__', 'fn')}): {problem}")
+            slots = _out_slots(plan.outputs, plan.n_inputs)
+            entry.replay = generate(plan, slots, self.__qualname__)
+            entry.outputs = _output_builder(plan.outputs, slots, plan.n_inputs)
             entry.plan, entry.first = plan, None
         return result
 
@@ -247,22 +253,36 @@ def _output_specs(result: Any, tracer: Tracer, name: str) -> Any:
     spec(result)  # raises, naming the type
 
 
-def _outputs(specs: Any, vals: list, values: list) -> Any:
-    """The replay's return value: new Tensors around the slots' arrays (input Tensors returned as they are)."""
-    n = len(values)
+def _specs(outputs: Any) -> list[tuple]:
+    kind, body = outputs
+    return [body] if kind == "one" else list(body.values() if kind is dict else body)
 
-    def out(s: tuple) -> Tensor:
+
+def _out_slots(outputs: Any, n_inputs: int) -> list[int]:
+    """The slots a replay returns (in order, each once): the outputs computed by ops."""
+    return list(dict.fromkeys(s[1] for s in _specs(outputs) if s[0] == SLOT and s[1] >= n_inputs))
+
+
+def _output_builder(specs: Any, slots: list[int], n: int) -> Callable[[tuple, list], Any]:
+    """``build(arrays, values)``: the replay's return value, new Tensors around the arrays it returned
+    (in ``slots`` order; input Tensors and outside tensors returned as they are)."""
+    at = {k: i for i, k in enumerate(slots)}
+
+    def one(s: tuple) -> Callable[[tuple, list], Any]:
         if s[0] == LEAF:
-            return s[1]
+            return lambda arrays, values, t=s[1]: t
         if s[1] < n:
-            v = values[s[1]]
-            return v if isinstance(v, Tensor) else from_numpy(v)
-        return _wrap(vals[s[1]])
+            return lambda arrays, values, k=s[1]: values[k] if isinstance(values[k], Tensor) else from_numpy(values[k])
+        return lambda arrays, values, i=at[s[1]]: _wrap(arrays[i])
 
     kind, body = specs
     if kind == "one":
-        return out(body)
+        if body[0] == SLOT and body[1] >= n:  # the common case: one computed tensor (the loss)
+            return lambda arrays, values: _wrap(arrays[0])
+        return one(body)
     if kind is dict:
-        return {k: out(s) for k, s in body.items()}
-    return kind(out(s) for s in body)
+        parts = {k: one(s) for k, s in body.items()}
+        return lambda arrays, values: {k: f(arrays, values) for k, f in parts.items()}
+    items = [one(s) for s in body]
+    return lambda arrays, values: kind(f(arrays, values) for f in items)
 

@@ -10,8 +10,8 @@ list of steps over numbered values (slots: the inputs, then each op's output):
               them, leaves' ``.grad`` written as it wrote them
     call      the recorded method, called again with the same arguments
 
-`replay` runs a plan with no Tensor or graph object: each op's forward makes its VJPs, the
-backward step calls them. What cannot be repeated exactly is refused while tracing
+`codegen.generate` turns a plan into the function a replay calls: no Tensor or graph object,
+each op's forward makes its VJPs, the backward step calls them. What cannot be repeated exactly is refused while tracing
 (`mode.TraceError`): reading a traced value into Python, in-place Tensor operations,
 ``tg.grad``, hooks.
 """
@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import _GRAD_LOCK, _as_gradient, _count_consumers, _unbroadcast
-from .graph import _F64, OpRecord, _call, _promote
+from .autograd import _count_consumers
+from .graph import OpRecord
 from .mode import _MODE, TraceError
 from .tensor import Tensor
 
-__all__ = ["Tracer", "Plan", "replay"]
+__all__ = ["Tracer", "Plan", "SLOT", "LEAF", "CONST", "OP", "BACKWARD", "CALL"]
 
 Array = np.ndarray
 SLOT, LEAF, CONST = 0, 1, 2  # how an op argument is found at replay
@@ -204,90 +204,3 @@ class Tracer:
             return fn(*args, **kwargs)
         finally:
             _MODE.trace = self
-
-
-# ---------------------------------------------------------------------- replay
-def _normalize_vjps(record: OpRecord, vjps: Any, n: int) -> tuple:
-    if type(vjps) is tuple and len(vjps) == n:
-        return vjps
-    if callable(vjps):
-        return (vjps,)
-    return (None,) * n if vjps is None else tuple(vjps)
-
-
-def _run_op(step: tuple, vals: list, vjp_of: dict) -> None:
-    _, record, specs, options, dynamic, k, keep_vjps = step
-    args = [vals[v] if s == SLOT else (v.data if s == LEAF else v) for s, v in specs]
-    if dynamic:
-        options = dict(options)
-        for name, spec, is_tuple in dynamic:
-            if is_tuple:
-                options[name] = tuple(vals[v] if s == SLOT else (v.data if s == LEAF else v) for s, v in spec)
-            else:
-                options[name] = vals[spec[1]]
-    out, vjps = record.fn(*args, **options)
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)
-    if out.dtype is _F64 and len(args) > 1:  # as graph.defop: 0-d and integer operands do not promote
-        promoted = _promote(args)
-        if promoted is not args:
-            out, vjps = _call(record.fn, record.name, promoted, options)
-    vals[k] = out
-    if keep_vjps:
-        vjp_of[k] = _normalize_vjps(record, vjps, len(args))
-
-
-def _run_backward(step: tuple, vals: list, vjp_of: dict, inputs: list) -> None:
-    _, root, shape, dtype, order, retain = step
-    seed = np.empty(shape, dtype)
-    seed.fill(1)
-    pending: dict[Any, list] = {root: [seed, True]}
-    for nk, record, entries in order:
-        g = pending.pop(nk)[0]
-        vjps = vjp_of[nk] if retain else vjp_of.pop(nk)  # released as the eager sweep releases them
-        for key, index, pshape, pdtype in entries:  # as autograd._sweep's first-order loop
-            pg = vjps[index](g)
-            if type(pg) is not np.ndarray:
-                pg = _as_gradient(pg, record.name, index)
-                owned = False
-            else:
-                owned = record.fresh and pg is not g and pg.base is None
-            if pg.shape != pshape:
-                pg = _unbroadcast(pg, pshape, record.name, index)
-                owned = True
-            if pg.dtype != pdtype:
-                pg = pg.astype(pdtype)
-                owned = True
-            previous = pending.get(key)
-            if previous is None:
-                pending[key] = [pg, owned]
-            elif previous[1]:
-                previous[0] += pg
-            else:
-                previous[0] = np.asarray(previous[0] + pg)
-                previous[1] = True
-    with _GRAD_LOCK:
-        for key, (g, owned) in pending.items():
-            leaf = inputs[key[1]] if type(key) is tuple else key
-            if leaf.grad is None:
-                leaf.grad = g if owned else np.array(g)
-            else:
-                leaf.grad += g
-
-
-def replay(plan: Plan, arrays: list[Array], inputs: list[Tensor]) -> list[Array]:
-    """Run ``plan`` on new input arrays; returns the values of every slot (``inputs``: the Tensors whose
-    ``.grad`` receives an input's gradient)."""
-    vals: list[Any] = [None] * plan.n_slots
-    vals[: len(arrays)] = arrays
-    vjp_of: dict[int, tuple] = {}
-    for step in plan.steps:
-        kind = step[0]
-        if kind == OP:
-            _run_op(step, vals, vjp_of)
-        elif kind == BACKWARD:
-            _run_backward(step, vals, vjp_of, inputs)
-        else:
-            step[1](*step[2], **step[3])
-    return vals
-

@@ -1,0 +1,195 @@
+"""A recorded plan as one generated Python function: the replay of `tinygrad_lite.compile`.
+
+`generate(plan)` writes the plan out as straight-line code — one line per op call, the
+backward's VJP calls unrolled with their gradient accumulation, the replayed method calls —
+and compiles it once. Each value is a local variable (``s3``: slot 3's array, ``v3``: its
+VJPs, ``G0_3``: its gradient in backward 0), released after its last use as the eager sweep
+releases them, so a replay does what the eager step does, in the same order, minus the
+interpretation: no Tensor, graph, dict of pending gradients or dispatch per step.
+
+The per-gradient checks are those of ``autograd._sweep`` (a VJP's non-array result, a
+broadcast shape summed back, a dtype cast, whether the array may be added into in place).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .autograd import _GRAD_LOCK, _as_gradient, _unbroadcast
+from .graph import _call, _promote
+from .trace import BACKWARD, CALL, LEAF, OP, SLOT, Plan
+
+__all__ = ["generate"]
+
+_F64 = np.dtype(np.float64)
+
+
+def _norm(vjps: Any, n: int) -> tuple:
+    """An op's VJPs as a tuple of n (a single function, or None for none)."""
+    if callable(vjps):
+        return (vjps,)
+    return (None,) * n if vjps is None else tuple(vjps)
+
+
+def _redo(fn: Callable, name: str, args: list, options: dict, out: Any, vjps: Any) -> tuple:
+    """As ``graph.defop``: a float64 result from float32 and 0-d or integer operands is computed again
+    with those operands cast (PyTorch's promotion)."""
+    promoted = _promote(args)
+    return (out, vjps) if promoted is args else _call(fn, name, promoted, options)
+
+
+class _Writer:
+    """Lines of the generated function and the constants its names refer to."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.ns: dict[str, Any] = {"ndarray": np.ndarray, "asarray": np.asarray, "array": np.array,
+                                   "empty": np.empty, "F64": _F64, "norm": _norm, "redo": _redo,
+                                   "as_gradient": _as_gradient, "unbroadcast": _unbroadcast, "LOCK": _GRAD_LOCK}
+        self._ids: dict[int, str] = {}
+
+    def emit(self, line: str, indent: int = 1) -> None:
+        self.lines.append("    " * indent + line)
+
+    def const(self, value: Any, prefix: str = "C") -> str:
+        """A name in the generated code's namespace for ``value`` (one per object)."""
+        name = self._ids.get(id(value))
+        if name is None:
+            name = self._ids[id(value)] = f"{prefix}{len(self._ids)}"
+            self.ns[name] = value
+        return name
+
+
+def _expr(spec: tuple, w: _Writer) -> str:
+    kind, value = spec
+    if kind == SLOT:
+        return f"s{value}"
+    return f"{w.const(value, 'L')}.data" if kind == LEAF else w.const(value)
+
+
+def _last_uses(plan: Plan, keep: set[int]) -> dict[int, int]:
+    """{step index: slots whose last forward use is that step} (slots in ``keep`` are never released)."""
+    last: dict[int, int] = {}
+    for i, step in enumerate(plan.steps):
+        if step[0] == OP:
+            for kind, v in step[2]:
+                if kind == SLOT:
+                    last[v] = i
+            for _, spec, is_tuple in step[4]:
+                for kind, v in (spec if is_tuple else [spec]):
+                    if kind == SLOT:
+                        last[v] = i
+    by_step: dict[int, list[int]] = {}
+    for k, i in last.items():
+        if k not in keep:
+            by_step.setdefault(i, []).append(k)
+    return by_step
+
+
+def _op(w: _Writer, i: int, step: tuple, release: list[int]) -> None:
+    _, record, specs, options, dynamic, k, keep_vjps = step
+    fn, name = w.const(record.fn, "f"), repr(record.name)
+    args = [_expr(s, w) for s in specs]
+    keywords = []
+    for key, spec, is_tuple in dynamic:
+        value = f"({', '.join(_expr(s, w) for s in spec)},)" if is_tuple else _expr(spec, w)
+        keywords.append(f"{key}={value}")
+    if options:
+        keywords.append(f"**{w.const(options, 'o')}")
+    vjps = f"v{k}" if keep_vjps else "_"
+    w.emit(f"s{k}, {vjps} = {fn}({', '.join(args + keywords)})")
+    w.emit(f"if type(s{k}) is not ndarray: s{k} = asarray(s{k})")
+    if len(args) > 1:
+        full = f"dict({w.const(options, 'o')}, {', '.join(k_ for k_ in keywords if not k_.startswith('**'))})" \
+            if dynamic else w.const(options, "o")
+        w.emit(f"if s{k}.dtype is F64: s{k}, {vjps} = redo({fn}, {name}, [{', '.join(args)}], {full}, s{k}, {vjps})")
+    if keep_vjps:
+        n = len(args)
+        if n == 1:  # one argument: a VJP is usually returned alone
+            w.emit(f"if type(v{k}) is not tuple: v{k} = (v{k},) if callable(v{k}) else norm(v{k}, 1)")
+        else:
+            w.emit(f"if type(v{k}) is not tuple or len(v{k}) != {n}: v{k} = norm(v{k}, {n})")
+    for r in release:
+        w.emit(f"s{r} = None")
+
+
+def _backward(w: _Writer, b: int, step: tuple, n_inputs: int) -> None:
+    _, root, shape, dtype, order, retain = step
+    names: dict[Any, str] = {}
+
+    def tag(key: Any) -> Any:  # ints and tuples as they are, a leaf Tensor by identity (never by ==)
+        return key if isinstance(key, (int, tuple)) else ("leaf", id(key))
+
+    def var(key: Any) -> str:
+        t = tag(key)
+        if t not in names:
+            if isinstance(key, int):
+                names[t] = f"G{b}_{key}"
+            elif isinstance(key, tuple):  # ("input", k): the gradient of an input Tensor
+                names[t] = f"G{b}_I{key[1]}"
+            else:
+                names[t] = f"G{b}_{w.const(key, 'L')}"
+        return names[t]
+
+    g0 = var(root)
+    w.emit(f"{g0} = empty({shape!r}, {w.const(dtype, 'D')})")
+    w.emit(f"{g0}.fill(1)")
+    w.emit(f"W{g0} = True")
+    leaves: list[Any] = []
+    for nk, record, entries in order:
+        g = var(nk)
+        name = repr(record.name)
+        for key, index, pshape, pdtype in entries:
+            w.emit(f"pg = v{nk}[{index}]({g})")
+            w.emit(f"if type(pg) is not ndarray: pg = as_gradient(pg, {name}, {index}); ow = False")
+            w.emit(f"else: ow = {f'pg is not {g} and pg.base is None' if record.fresh else 'False'}")
+            w.emit(f"if pg.shape != {pshape!r}: pg = unbroadcast(pg, {pshape!r}, {name}, {index}); ow = True")
+            w.emit(f"if pg.dtype != {w.const(pdtype, 'D')}: pg = pg.astype({w.const(pdtype, 'D')}); ow = True")
+            first = tag(key) not in names
+            target = var(key)
+            if first:
+                w.emit(f"{target} = pg; W{target} = ow")
+                if not isinstance(key, int):
+                    leaves.append(key)
+            else:
+                w.emit(f"if W{target}: {target} += pg")
+                w.emit(f"else: {target} = asarray({target} + pg); W{target} = True")
+        w.emit(f"{g} = pg = None" + ("" if retain else f"; v{nk} = None"))  # released as the sweep releases them
+    if leaves:
+        w.emit("with LOCK:")
+        for key in leaves:
+            target = var(key)
+            leaf = f"values[{key[1]}]" if isinstance(key, tuple) else w.const(key, "L")
+            w.emit(f"if {leaf}.grad is None: {leaf}.grad = {target} if W{target} else array({target})", 2)
+            w.emit(f"else: {leaf}.grad += {target}", 2)
+            w.emit(f"{target} = None", 2)
+
+
+def generate(plan: Plan, out_slots: list[int], label: str) -> Callable[[list, list], tuple]:
+    """The plan as a function ``replay(arrays, values) -> (arrays of out_slots)``: ``arrays`` the inputs'
+    arrays, ``values`` the Tensors (or arrays) they came from (an input Tensor's ``.grad`` is written)."""
+    w = _Writer()
+    w.emit("def replay(arrays, values):", 0)
+    if plan.n_inputs:
+        w.emit(f"{', '.join(f's{k}' for k in range(plan.n_inputs))}, = arrays")
+    release = _last_uses(plan, set(out_slots))
+    n_backward = 0
+    for i, step in enumerate(plan.steps):
+        if step[0] == OP:
+            _op(w, i, step, release.get(i, []))
+        elif step[0] == BACKWARD:
+            _backward(w, n_backward, step, plan.n_inputs)
+            n_backward += 1
+        else:
+            assert step[0] == CALL
+            fn, args, kwargs = w.const(step[1], "c"), w.const(step[2], "a"), w.const(step[3], "k")
+            w.emit(f"{fn}(*{args}, **{kwargs})")
+    w.emit(f"return ({''.join(f's{k}, ' for k in out_slots)})")
+    source = "\n".join(w.lines) + "\n"
+    exec(compile(source, f"<tinygrad_lite.compile replay of {label}>", "exec"), w.ns)  # noqa: S102
+    replay = w.ns["replay"]
+    replay.source = source  # type: ignore[attr-defined]
+    return replay
