@@ -324,3 +324,20 @@ def test_a_replay_builds_no_tensors_but_the_ones_it_returns():
     loss = f(x, y)
     assert tensors() == before + 1 and loss.is_leaf and f.replays == 2
     assert "def replay(arrays, values):" in f._entries[next(iter(f._entries))].replay.source
+
+
+def test_a_replay_checks_each_new_batch_of_labels_and_indices():
+    m, _ = _mlp(np.float32, "sgd")()
+    x, y = _batches(1, (6, 12), 4, np.float32)[0]
+    f = tg.compile(lambda x, y: nn.cross_entropy(m(x), y))
+    for _ in range(3):
+        f(x, y)
+    for bad in (-1, 4):  # -1 would silently pick the last class without the op's own check
+        with pytest.raises(ValueError, match=f"label {bad} at row 2 is outside"):
+            f(x, np.where(np.arange(6) == 2, bad, y))
+    emb = nn.Embedding(5, 3, rng=0)
+    g = tg.compile(lambda i: emb(i).sum())
+    for _ in range(3):
+        g(np.array([0, 4, 2]))
+    with pytest.raises(ValueError, match="index -1 at position"):
+        g(np.array([0, -1, 2]))

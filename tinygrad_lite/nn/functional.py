@@ -47,6 +47,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 def _nll_indices(logp, *, rows=None, labels=None, reduction="mean"):
     """L = −Σᵢ logp[i, yᵢ] (/m for the mean);  ∂logp = −g (/m) at [i, yᵢ], 0 elsewhere."""
     m = logp.shape[0]
+    check_labels(labels, logp.shape[1], "nll_loss")
     picked = logp[rows, labels]
 
     def vjp(g):
@@ -75,6 +76,14 @@ def _nll_probs(logp, *, probs=None, reduction="mean"):
     if reduction == "mean":
         return total / m, lambda g: probs * (-g / m)
     return total, lambda g: probs * -g
+
+
+def check_labels(labels: Any, c: int, where: str) -> None:
+    """Raise ValueError unless every class index lies in [0, c) (negative indices would wrap around)."""
+    y = np.asarray(labels)
+    if y.size and y.dtype.kind in "iu" and y.view(f"u{y.itemsize}").max() >= c:
+        i = int(np.flatnonzero((y < 0) | (y >= c))[0])
+        raise ValueError(f"{where}: label {int(y.flat[i])} at row {i} is outside [0, {c})")
 
 
 def _check_target(target: Any, m: int, c: int, dtype: np.dtype, where: str,
@@ -146,8 +155,11 @@ def _softmax_cross_entropy(z, *, target=None, reduction="mean"):
     """L = −Σᵢ Σⱼ Yᵢⱼ log softmax(zᵢ)ⱼ (/m for the mean), log-softmax shifted by the row max;
     ∂z = g ⊙ (softmax(z) − Y) (/m) — the hand-derived dZ_L = (A_L − Y)/m, in one node.
 
-    ``target`` is class indices (m,) or probability rows (m, C), already validated."""
+    ``target`` is class indices (m,) or probability rows (m, C), already validated (class indices
+    are checked again here, so a compiled step checks each new batch's labels too)."""
     m = z.shape[0]
+    if target.ndim == 1:
+        check_labels(target, z.shape[1], "cross_entropy")
     shifted = z - np.maximum.reduce(z, axis=1, keepdims=True)
     e = np.exp(shifted)
     total = np.add.reduce(e, axis=1, keepdims=True)

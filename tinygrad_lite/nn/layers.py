@@ -151,7 +151,13 @@ class Flatten(Module):
 @defop(name="embedding", fresh_grads=True)
 def _embedding(weight, *, indices=None, padding_idx=None):
     """out = W[indices] (rows of the table);  ∂W = g scattered back to those rows (repeats add up),
-    except that the row ``padding_idx`` gets no gradient."""
+    except that the row ``padding_idx`` gets no gradient. Indices are checked here too (a compiled
+    step's new indices: a negative one would wrap around)."""
+    n = weight.shape[0]
+    if indices.size and indices.view(f"u{indices.itemsize}").max() >= n:
+        i = tuple(int(v) for v in np.argwhere((indices < 0) | (indices >= n))[0])
+        raise ValueError(f"embedding: index {int(indices[i])} at position {i} of the indices (shape {indices.shape}) "
+                         f"is outside [0, {n}) for a table of shape {weight.shape}")
 
     def vjp(g):
         if padding_idx is not None:
