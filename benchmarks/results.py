@@ -3,6 +3,7 @@
     python -m benchmarks.results                                  # every preset, every dataset found
     python -m benchmarks.results --presets best --datasets mnist,fashion-mnist --data-dir PATH/TO/MNIST
     python -m benchmarks.results --table runs/results/results.jsonl  # re-print a table from saved rows
+    python -m benchmarks.results --presets A,B,C,D,E --datasets mnist --seeds 5 --threads 1  # seeds 0..4
 
 MNIST is used when its files are found (``--data-dir``, ``$TINYGRAD_LITE_DATA`` or the
 loader's cache; never downloaded here); Fashion-MNIST from Debian's
@@ -18,12 +19,20 @@ Columns: test accuracy and loss, the last epoch's running training accuracy, ``t
 (the training wall time that ``metrics.json`` records: the epochs, validation and
 checkpoints) and ``total s`` (the whole run: loading the data, training, testing; plots are
 skipped), and the figure the reference system reported.
+
+``--seeds N`` trains every preset with seeds ``--seed`` … ``--seed + N − 1`` and adds a second
+table: per preset, the mean ± standard deviation (over the seeds, n − 1 in the denominator) of
+the metric its reference system reported (``models.presets.REFERENCE_METRIC``: the final
+model's accuracy on the training data where the write-up reports a training figure, test
+accuracy otherwise), the test accuracy, and whether the mean is within two standard deviations
+below the reported figure or above it (✓) or further below (✗).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -52,8 +61,11 @@ def app() -> SimpleNamespace:
         from models.allocator import keep_freed_memory
     except ImportError:
         keep_freed_memory = None
+    from models import presets
+
     return SimpleNamespace(PRESETS=PRESETS, REFERENCE=REFERENCE, canonical_preset=canonical_preset,
-                           resolve_config=resolve_config, run=run, keep_freed_memory=keep_freed_memory)
+                           resolve_config=resolve_config, run=run, keep_freed_memory=keep_freed_memory,
+                           REFERENCE_METRIC=getattr(presets, "REFERENCE_METRIC", {}))
 
 
 def available(name: str, data_dir: str | None) -> str | None:
@@ -97,6 +109,7 @@ def table(rows: list[dict]) -> str:
     lines = ["| preset | dataset | test accuracy | test loss | train accuracy | train s | total s "
              "| reference reported |",
              "|---|---|---:|---:|---:|---:|---:|---|"]
+    repeated = len({(r["preset"], r["dataset"]) for r in rows}) < len(rows)  # several seeds: name each row's
     for r in rows:
         train_acc = r.get("train_accuracy")
         if train_acc is None and Path(r.get("run", ""), "metrics.json").is_file():
@@ -107,11 +120,75 @@ def table(rows: list[dict]) -> str:
             ok = r["test_accuracy"] >= target[0] and r["total_seconds"] <= target[1]
             acc += " ✓" if ok else " ✗"
         note = f" ({r['note']})" if r.get("note") else ""
+        if repeated and r.get("seed") is not None:
+            note += f" seed {r['seed']}"
         train_col = "—" if train_acc is None else f"{100 * train_acc:.2f}%"
         ref = reference(r["preset"], r["dataset"], presets, reported)
         lines.append(f"| {r['preset']} | {r['dataset']}{note} | {acc} | {r['test_loss']:.4f} | {train_col} | "
                      f"{r['seconds']:.1f} | {r['total_seconds']:.1f} | {ref} |")
     return "\n".join(lines)
+
+
+def _stored(row: dict, key: str) -> float | None:
+    """``row[key]``, or the run's ``metrics.json`` value when the row lacks it (None when neither has it)."""
+    if row.get(key) is not None:
+        return row[key]
+    path = Path(row.get("run", ""), "metrics.json")
+    return json.loads(path.read_text()).get(key) if path.is_file() else None
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n − 1 in the denominator; 0 for one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+
+
+def verdict(mean: float, std: float, figure: float | None) -> str:
+    """✓ when ``mean`` is at most two standard deviations below ``figure`` (or above it), ✗ with the gap if not."""
+    if figure is None:
+        return "—"
+    gap = mean - figure
+    if gap >= -2 * std:
+        return "✓ (above)" if gap > 2 * std else "✓"
+    return f"✗ ({100 * gap:+.2f} points" + (f", {gap / std:.1f}σ)" if std else ")")
+
+
+def seeds_table(rows: list[dict]) -> str:
+    """The Markdown table over seeds: per (preset, dataset), the mean ± std of the metric its reference system
+    reported (``REFERENCE_METRIC``; test accuracy off its home dataset or without one) and of test accuracy."""
+    try:
+        a = app()
+        presets, reported, metric_of = a.PRESETS, a.REFERENCE, a.REFERENCE_METRIC
+    except ImportError:
+        presets, reported, metric_of = {}, {}, {}
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["preset"], r["dataset"]), []).append(r)
+    lines = ["| preset | dataset | seeds | metric | mean ± std | test accuracy | reference reported | within 2σ |",
+             "|---|---|---:|---|---:|---:|---|---|"]
+    for (preset, dataset), group in groups.items():
+        home = presets.get(preset, {}).get("dataset")
+        key, figure = metric_of.get(preset, ("test_accuracy", None)) if dataset == home == "mnist" \
+            else ("test_accuracy", None)
+        values = [v for v in (_stored(r, key) for r in group) if v is not None]
+        if not values:
+            key, figure, values = "test_accuracy", None, [r["test_accuracy"] for r in group]
+        mean, std = mean_std(values)
+        test_mean, test_std = mean_std([r["test_accuracy"] for r in group])
+        name = {"test_accuracy": "test accuracy", "train_accuracy_final": "train accuracy (final model)"}.get(key, key)
+        seeds = ",".join(str(r.get("seed", "?")) for r in group)
+        lines.append(f"| {preset} | {dataset} | {len(values)} ({seeds}) | {name} | {100 * mean:.2f}% ± {100 * std:.2f} "
+                     f"| {100 * test_mean:.2f}% ± {100 * test_std:.2f} | "
+                     f"{reference(preset, dataset, presets, reported)} | {verdict(mean, std, figure)} |")
+    return "\n".join(lines)
+
+
+def _print_tables(rows: list[dict]) -> None:
+    print(table(rows))
+    if len({(r["preset"], r["dataset"]) for r in rows}) < len(rows):  # some preset ran with several seeds
+        print()
+        print(seeds_table(rows))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,13 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/results", help="folder for the runs and results.jsonl")
     p.add_argument("--threads", type=int, default=None,
                    help="BLAS threads for every run (0 = the library's default; default: each preset's own setting)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the (first) seed")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="train each preset with this many seeds (--seed, --seed + 1, ...) and print mean ± std")
     p.add_argument("--table", metavar="JSONL", help="only print the table of an existing results.jsonl")
     args = p.parse_args(argv)
     if args.table:
         rows = [json.loads(line) for line in Path(args.table).read_text().splitlines() if line.strip()]
-        print(table(rows))
+        _print_tables(rows)
         return 0
+    if args.seeds < 1:
+        p.error(f"--seeds must be >= 1, got {args.seeds}")
 
     try:
         a = app()
@@ -164,28 +245,31 @@ def main(argv: list[str] | None = None) -> int:
                     continue
             if any(r["preset"] == preset and r["dataset"] == dataset for r in rows):
                 continue
-            overrides: dict[str, Any] = {"dataset": dataset, "seed": args.seed,
-                                         "data_dir": args.data_dir if dataset == "mnist" and args.data_dir else ""}
-            if args.threads is not None:
-                overrides["threads"] = args.threads
-            config = a.resolve_config(preset, overrides=overrides)
-            run_dir = out / f"{preset}-{dataset}-{stamp}"
-            print(f"running {preset} on {dataset} ...", flush=True)
-            t0 = time.perf_counter()
-            m = a.run(config, run_dir, quiet=True, plots=False, progress=False)
-            total = time.perf_counter() - t0
-            row = {"preset": preset, "dataset": dataset, "test_accuracy": m["test_accuracy"],
-                   "test_loss": m["test_loss"], "train_accuracy": m["epochs"][-1]["train_accuracy"],
-                   "seconds": m["seconds"], "total_seconds": total,
-                   "epochs": len(m["epochs"]), "note": note, "run": str(run_dir), "machine": machine(),
-                   "load_average": os.getloadavg()[0], "threads": config.get("threads")}
-            rows.append(row)
-            with open(out / "results.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
-            print(f"  {100 * m['test_accuracy']:.2f}%  loss {m['test_loss']:.4f}  train {m['seconds']:.1f}s  "
-                  f"total {total:.1f}s  (load average {row['load_average']:.2f})", flush=True)
+            for seed in range(args.seed, args.seed + args.seeds):
+                overrides: dict[str, Any] = {"dataset": dataset, "seed": seed,
+                                             "data_dir": args.data_dir if dataset == "mnist" and args.data_dir else ""}
+                if args.threads is not None:
+                    overrides["threads"] = args.threads
+                config = a.resolve_config(preset, overrides=overrides)
+                run_dir = out / (f"{preset}-{dataset}-{stamp}" + (f"-seed{seed}" if args.seeds > 1 else ""))
+                print(f"running {preset} on {dataset}" + (f" (seed {seed})" if args.seeds > 1 else "") + " ...",
+                      flush=True)
+                t0 = time.perf_counter()
+                m = a.run(config, run_dir, quiet=True, plots=False, progress=False)
+                total = time.perf_counter() - t0
+                row = {"preset": preset, "dataset": dataset, "seed": seed, "test_accuracy": m["test_accuracy"],
+                       "test_loss": m["test_loss"], "train_accuracy": m["epochs"][-1]["train_accuracy"],
+                       "train_accuracy_final": m.get("train_accuracy_final"),
+                       "train_loss_final": m.get("train_loss_final"), "seconds": m["seconds"],
+                       "total_seconds": total, "epochs": len(m["epochs"]), "note": note, "run": str(run_dir),
+                       "machine": machine(), "load_average": os.getloadavg()[0], "threads": config.get("threads")}
+                rows.append(row)
+                with open(out / "results.jsonl", "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(f"  {100 * m['test_accuracy']:.2f}%  loss {m['test_loss']:.4f}  train {m['seconds']:.1f}s  "
+                      f"total {total:.1f}s  (load average {row['load_average']:.2f})", flush=True)
     print()
-    print(table(rows))
+    _print_tables(rows)
     return 0
 
 

@@ -60,6 +60,8 @@ class TrainConfig:
     batchnorm: bool = _f(True, "CNN: BatchNorm after each convolution (which then has no bias)")
     init: str = _f("he_normal", "weight initialiser")
     init_std: float = _f(0.01, "standard deviation for init = normal")
+    bias_init: str = _f("zeros", "MLP bias initialiser: zeros, or uniform = U(-0.5, 0.5) drawn after each layer's "
+                                 "weights (the classic from-scratch tutorial's rand() - 0.5)")
     optimizer: str = _f("adam", "optimizer")
     lr: float = _f(1e-3, "learning rate (the peak rate for a schedule)")
     momentum: float = _f(0.0, "SGD momentum")
@@ -217,6 +219,8 @@ def _check_values(c: TrainConfig) -> None:
     if c.model == "cnn":
         if set(c.activations) != {"relu"}:
             fail("activations", "must be relu for model = 'cnn' (its blocks and head use ReLU)")
+        if c.bias_init != "zeros":
+            fail("bias_init", "must be zeros for model = 'cnn' (the CNN uses PyTorch's default init)")
         try:
             info = registry.dataset_info(c.dataset)
             registry.cnn_spec(c, [info.n_inputs, *c.hidden, len(info.classes)])

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+import tinygrad_lite as tg
 import tinygrad_lite.nn as nn
 from tinygrad_lite.data import augment, iterate_minibatches
 from tinygrad_lite.tensor import from_numpy, no_grad
@@ -152,14 +153,32 @@ def _progress(total: int, desc: str, disable: bool) -> Any:
     return tqdm(total=total, desc=desc, leave=False, unit="batch", dynamic_ncols=True)
 
 
+def training_step(model: nn.Module, opt: Any) -> Callable[[Any, np.ndarray], tuple[Any, Any]]:
+    """The step the loop makes: ``(loss, logits) = step(x, y)`` after forward, mean cross-entropy,
+    ``opt.zero_grad()``, ``loss.backward()`` and ``opt.step()``."""
+    def step(x: Any, y: np.ndarray) -> tuple[Any, Any]:
+        logits = model(x)
+        loss = nn.cross_entropy(logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss, logits
+
+    return step
+
+
 def train(model: nn.Module, opt: Any, scheduler: Any, data: RunData, config: Any, plan: Plan, st: TrainState,
           train_rng: np.random.Generator, *, save: Callable[[int], None], say: Callable[[str], None],
-          progress: bool, observers: Sequence[Observer] = ()) -> TrainState:
+          progress: bool, observers: Sequence[Observer] = (), compiled: bool = True) -> TrainState:
     """Train from ``st`` to the end of ``plan``: each step forward, cross-entropy, backward, ``opt.step()``
     and ``scheduler.step()``, in training mode (``model.train()``: dropout on, BatchNorm's batch statistics);
     per epoch validation (in eval mode), early stopping, a summary line and ``save``; ``observers``' hooks
-    after each step and epoch."""
+    after each step and epoch. ``compiled``: the step runs through ``tinygrad_lite.compile`` (the same
+    results as eager, without building a graph per step)."""
     c, width = config, len(str(plan.epochs))
+    step = training_step(model, opt)
+    if compiled:
+        step = tg.compile(step)
     for epoch in range(st.epoch, plan.epochs):
         if st.stopped or st.step >= plan.total_steps:
             break
@@ -175,11 +194,8 @@ def train(model: nn.Module, opt: Any, scheduler: Any, data: RunData, config: Any
         for b, (xb, yb) in enumerate(batches):
             if b >= n_batches:
                 break
-            logits = model(from_numpy(as_input(xb, data.input_shape)))  # a batch is read, never copied
-            loss = nn.cross_entropy(logits, yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            xb = as_input(xb, data.input_shape)  # a batch is read, never copied
+            loss, logits = step(xb if compiled else from_numpy(xb), yb)
             if scheduler is not None:
                 lr = opt.lr
                 scheduler.step()

@@ -76,11 +76,13 @@ def one_hot(y: Array, n_classes: int, dtype: Any = np.float32) -> Array:
 
 
 class ManualMLP:
-    """Hand-derived twin of ``models.mlp.MLP`` (same sizes, activations, init draws and parameter names)."""
+    """Hand-derived twin of ``models.mlp.MLP`` (same sizes, activations, init draws and parameter names);
+    ``bias_init``: zeros, or ``uniform`` = U(−0.5, 0.5) drawn right after each layer's weights."""
 
     def __init__(
         self, sizes: Sequence[int], activations: str | Sequence[str] = "relu", init: str = "xavier_uniform",
         seed: int | np.random.Generator | None = 0, dtype: Any = np.float32, *, std: float = 0.01,
+        bias_init: str = "zeros",
     ) -> None:
         sizes = check_sizes(sizes, "ManualMLP")
         names = parse_activations(activations, len(sizes) - 2, "ManualMLP")
@@ -88,13 +90,16 @@ class ManualMLP:
             if name not in G_PRIME:
                 raise ValueError(f"ManualMLP: activation {name!r} has no hand-derived backprop here; add g and g′ "
                                  f"to models.manual.G and G_PRIME")
+        if bias_init not in ("zeros", "uniform"):
+            raise ValueError(f"ManualMLP: unknown bias_init {bias_init!r}; valid names: zeros, uniform")
         self.sizes, self.activations, self.dtype = sizes, names, np.dtype(dtype)
         self.L = len(sizes) - 1
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.params: dict[str, Array] = {}
         for l in range(1, self.L + 1):
             self.params[f"layers.{l - 1}.weight"] = _init(init, sizes[l - 1], sizes[l], rng, std).astype(dtype)
-            self.params[f"layers.{l - 1}.bias"] = np.zeros(sizes[l], dtype=dtype)
+            b = rng.uniform(-0.5, 0.5, size=sizes[l]) if bias_init == "uniform" else np.zeros(sizes[l])
+            self.params[f"layers.{l - 1}.bias"] = b.astype(dtype)  # b_l = 0, or rand − 0.5 after W_l
         self.Z: list[Array | None] = []
         self.A: list[Array] = []
 

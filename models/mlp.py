@@ -28,14 +28,15 @@ class MLP(nn.Module):
 
     ``activations`` is one name or a list with one per hidden layer ("relu", "tanh",
     "sigmoid"); ``dropout`` (inverted, training mode only) follows each hidden activation.
-    Weights are drawn by ``init`` from one generator seeded with ``seed``, layer by layer.
+    Weights are drawn by ``init`` from one generator seeded with ``seed``, layer by layer; biases are
+    zero, or with ``bias_init="uniform"`` drawn from U(−0.5, 0.5) right after their layer's weights.
     Parameters: ``layers.<l>.weight`` (in, out) and ``layers.<l>.bias`` (out,).
     """
 
     def __init__(
         self, sizes: Sequence[int], activations: str | Sequence[str] = "relu", dropout: float = 0.0,
         init: str = "xavier_uniform", seed: int | np.random.Generator | None = 0, dtype: Any = np.float32,
-        *, std: float = 0.01,
+        *, std: float = 0.01, bias_init: str = "zeros",
     ) -> None:
         self.sizes = check_sizes(sizes)
         self.activations = parse_activations(activations, len(self.sizes) - 2)
@@ -43,11 +44,15 @@ class MLP(nn.Module):
             raise ValueError(f"MLP: unknown init {init!r}; valid names: {', '.join(nn.INITS)}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"MLP: dropout must be in [0, 1), got {dropout}")
+        if bias_init not in registry.BIAS_INITS:
+            raise ValueError(f"MLP: unknown bias_init {bias_init!r}; valid names: {', '.join(registry.BIAS_INITS)}")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        self.layers = [
-            nn.Linear(n_in, n_out, init=init, std=std, rng=rng, dtype=dtype)
-            for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:])
-        ]
+        self.layers = []
+        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
+            layer = nn.Linear(n_in, n_out, init=init, std=std, rng=rng, dtype=dtype)
+            if bias_init == "uniform":  # b = rand − 0.5, drawn after the layer's weights
+                layer.bias = nn.Parameter(rng.uniform(-0.5, 0.5, size=n_out).astype(dtype))
+            self.layers.append(layer)
         self.dropout = float(dropout)
         self.dropouts = [nn.Dropout(dropout, seed=rng) for _ in self.activations] if dropout else []
         self._g = [ACTIVATIONS[a] for a in self.activations]

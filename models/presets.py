@@ -18,8 +18,8 @@ from typing import Any
 
 from models.config import DEFAULTS, KINDS, ConfigError, TrainConfig, check_memory, convert_value
 
-__all__ = ["ConfigError", "DEFAULTS", "PRESETS", "REFERENCE", "preset_names", "canonical_preset", "resolve_config",
-           "flag_name"]
+__all__ = ["ConfigError", "DEFAULTS", "PRESETS", "REFERENCE", "REFERENCE_METRIC", "preset_names", "canonical_preset",
+           "resolve_config", "flag_name"]
 
 
 # ------------------------------------------------------------------ presets
@@ -30,8 +30,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # A "tiny": 784-10-10 ReLU, U(-0.5, 0.5) weights, full-batch gradient descent, lr 0.1, 750 iterations.
     "A": dict(dataset="mnist", hidden=[10], activations=["relu"], init="small_random", optimizer="sgd", lr=0.1,
               batch_size=0, iterations=750, shuffle=False, log_every=50),
-    # B "two-hidden SGD": 784-128-64-10 ReLU, U(-1/√n_in, 1/√n_in), SGD batch 50, lr 0.13, 2 epochs.
-    "B": dict(dataset="mnist", hidden=[128, 64], activations=["relu"], init="uniform_fan_in", optimizer="sgd",
+    # B "two-hidden SGD": two ReLU layers, "Xavier uniform", SGD batch 50, lr 0.13, 2 epochs. The write-up gives no
+    # hidden sizes and names Xavier uniform but writes U(-1/√n_in, 1/√n_in); with that formula no width from 64-32 to
+    # 1000-1000 reaches its 97.2% test (best 96.95 ± 0.09%, 5 seeds). Glorot's Xavier uniform, U(±√(6/(n_in+n_out))),
+    # at 256-128 does (97.11 ± 0.16%): the README's "Reference systems, 5 seeds" has the evidence.
+    "B": dict(dataset="mnist", hidden=[256, 128], activations=["relu"], init="xavier_uniform", optimizer="sgd",
               lr=0.13, batch_size=50, epochs=2),
     # C "tiny, column-major": the same network and updates as A (the layout is transposed, the math is not).
     "C": dict(dataset="mnist", hidden=[10], activations=["relu"], init="small_random", optimizer="sgd", lr=0.1,
@@ -63,13 +66,20 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: What each reference system reported (for the results table).
 REFERENCE: dict[str, str] = {
     "default": "—",
-    "A": "87.0% (loss 0.437)",
+    "A": "87.0% train (loss 0.437) at iteration 750",
     "B": "97.2% test",
     "C": "~85% train",
     "D": "not stated",
-    "E": "97.72% (ReLU+tanh)",
+    "E": "97.72% test (ReLU+tanh)",
     "best": "target ≥98.0% MNIST, ≥89.5% Fashion",
     "cnn": "target ≥99.2% MNIST, ≥91.5% Fashion-MNIST, each ≤ 300 s on 2 cores",
+}
+#: The metric each reference system reported, as a ``metrics.json`` key, and its figure (None: none given):
+#: ``train_accuracy_final`` (the final model on the training data) where the write-up reports a training figure,
+#: ``test_accuracy`` otherwise. ``benchmarks.results --seeds N`` compares the mean over seeds with it.
+REFERENCE_METRIC: dict[str, tuple[str, float | None]] = {
+    "A": ("train_accuracy_final", 0.870), "B": ("test_accuracy", 0.972), "C": ("train_accuracy_final", 0.85),
+    "D": ("test_accuracy", None), "E": ("test_accuracy", 0.9772),
 }
 _ALIASES = {
     "tiny": "A", "two-hidden-sgd": "B", "sgd": "B", "column-major": "C", "tiny-column-major": "C",

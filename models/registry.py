@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Activation", "OptimizerEntry", "ScheduleEntry", "ModelEntry", "DatasetInfo", "ACTIVATIONS",
-           "OPTIMIZERS", "SCHEDULES", "MODELS", "DTYPES", "init_names", "dataset_names", "dataset_info",
+           "OPTIMIZERS", "SCHEDULES", "MODELS", "DTYPES", "BIAS_INITS", "init_names", "dataset_names", "dataset_info",
            "make_scheduler", "choices", "CHOICE_KEYS", "cnn_spec", "image_shape", "mlp_shapes", "mlp_sizes"]
 
 DTYPES = ("float32", "float64")
@@ -43,6 +43,10 @@ ACTIVATIONS: dict[str, Activation] = {
 
 
 # ------------------------------------------------------------------ initialisers
+#: How the MLP's biases start: ``zeros``, or ``uniform`` = U(−0.5, 0.5), each layer's drawn right after its weights.
+BIAS_INITS = ("zeros", "uniform")
+
+
 def init_names() -> list[str]:
     """The weight initialisers: the library's registry, ``tinygrad_lite.nn.INITS``."""
     from tinygrad_lite.nn import INITS
@@ -234,7 +238,7 @@ def _mlp(c: Any, sizes: list[int], rng: np.random.Generator) -> Any:
 
     acts = list(c.activations)
     return MLP(sizes, acts[0] if len(acts) == 1 else acts, dropout=c.dropout, init=c.init, seed=rng,
-               dtype=np.dtype(c.dtype), std=c.init_std)
+               dtype=np.dtype(c.dtype), std=c.init_std, bias_init=c.bias_init)
 
 
 def mlp_shapes(sizes: list[int]) -> dict[str, tuple[int, ...]]:
@@ -373,14 +377,15 @@ MODELS: dict[str, ModelEntry] = {
 
 # ------------------------------------------------------------------ all of them
 #: The config keys whose values name entries here.
-CHOICE_KEYS = ("model", "activations", "init", "optimizer", "schedule", "dataset", "dtype")
+CHOICE_KEYS = ("model", "activations", "init", "bias_init", "optimizer", "schedule", "dataset", "dtype")
 
 
 def choices(kind: str) -> list[str]:
     """The valid names of a config key that names a registry entry."""
     tables: dict[str, Callable[[], list[str]]] = {
         "model": lambda: list(MODELS), "activations": lambda: list(ACTIVATIONS), "init": init_names,
-        "optimizer": lambda: list(OPTIMIZERS), "schedule": lambda: list(SCHEDULES), "dataset": dataset_names,
+        "bias_init": lambda: list(BIAS_INITS), "optimizer": lambda: list(OPTIMIZERS),
+        "schedule": lambda: list(SCHEDULES), "dataset": dataset_names,
         "dtype": lambda: list(DTYPES),
     }
     return tables[kind]()

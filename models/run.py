@@ -11,7 +11,8 @@ every file is written (``models.rundir``). Files:
 - ``metrics.json``: ``test_accuracy``, ``test_loss``, ``seconds`` (training wall time), ``epochs``
   (per-epoch train/validation loss and accuracy), ``config``, ``run_id``, the confusion matrix,
   per-class errors and most confused pairs;
-- ``report.txt`` and the plots ``curves.png``, ``confusion.png``, ``samples.png``.
+- ``report.txt`` and the plots ``curves.png``, ``confusion.png``, ``samples.png``;
+- ``tensorboard/``: TensorBoard event files (``models.tensorboard``), which a resumed run continues.
 """
 
 from __future__ import annotations
@@ -49,12 +50,15 @@ from models.presets import REFERENCE, resolve_config
 from models.rundir import RunDir, RunDirError
 
 __all__ = ["run", "resume_config", "load_data", "build_model", "build_optimizer", "model_input_shape",
-           "blas_threads", "deadline", "DeadlineError", "OUTPUT_FILES", "LEGACY_FILES", "DOWNLOAD_DEADLINE"]
+           "blas_threads", "deadline", "DeadlineError", "OUTPUT_FILES", "LEGACY_FILES", "LOG_DIRS",
+           "DOWNLOAD_DEADLINE"]
 
 OUTPUT_FILES = ("config.toml", CHECKPOINT, MODEL, "metrics.json", "report.txt", "curves.png", "confusion.png",
                 "samples.png")
 #: What earlier versions wrote: results too, replaced with the rest.
 LEGACY_FILES = ("config.json", "checkpoint.npz", "model.npz")
+#: Logs a run may write (``--tensorboard``): replaced by a new run, carried into a resumed one.
+LOG_DIRS = ("tensorboard",)
 #: Seconds a dataset download may take in all (each network operation also has its own timeout).
 DOWNLOAD_DEADLINE = 600.0
 
@@ -189,8 +193,8 @@ def _as_config(config: TrainConfig | Mapping[str, Any]) -> TrainConfig:
 def _new_run_dir(config: TrainConfig) -> RunDir:
     base = Path("runs") / f"{config.preset}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     for i in range(1000):
-        rd = RunDir(base if i == 0 else base.with_name(f"{base.name}-{i + 1}"), OUTPUT_FILES + LEGACY_FILES,
-                    label="run folder")
+        rd = RunDir(base if i == 0 else base.with_name(f"{base.name}-{i + 1}"),
+                    OUTPUT_FILES + LEGACY_FILES + LOG_DIRS, label="run folder")
         if rd.out.exists() or rd.staging.exists():
             continue
         try:
@@ -203,7 +207,8 @@ def _new_run_dir(config: TrainConfig) -> RunDir:
 
 def run(config: TrainConfig | Mapping[str, Any], out_dir: str | Path | None = None, *, resume: bool = False,
         overwrite: bool = False, quiet: bool = False, progress: bool | None = None, plots: bool = True,
-        download_timeout: float = DOWNLOAD_DEADLINE, observers: Sequence[Observer] = ()) -> dict[str, Any]:
+        download_timeout: float = DOWNLOAD_DEADLINE, observers: Sequence[Observer] = (),
+        compiled: bool = True) -> dict[str, Any]:
     """Train with ``config`` (a ``TrainConfig``, or a mapping resolved like flags), write everything to
     ``out_dir`` all or nothing, and return the metrics.
 
@@ -213,16 +218,18 @@ def run(config: TrainConfig | Mapping[str, Any], out_dir: str | Path | None = No
     ``progress``: a tqdm bar (default: when stdout is a terminal and not ``quiet``). On failure the
     exception carries ``unfinished`` (the staging folder kept for ``--resume``, or None).
     ``observers``: ``models.loop.Observer`` hooks called during the run (each closed at its end).
+    ``compiled``: training steps through ``tinygrad_lite.compile`` (False: eager steps; the same results).
     """
     config = _as_config(config)
     check_memory(config)
     if resume and out_dir is None:
         raise ConfigError("--resume needs --out DIR (the folder of the run to continue)")
     with blas_threads(config.threads):
-        rd = _new_run_dir(config) if out_dir is None else RunDir(out_dir, OUTPUT_FILES + LEGACY_FILES).__enter__()
+        rd = (_new_run_dir(config) if out_dir is None
+              else RunDir(out_dir, OUTPUT_FILES + LEGACY_FILES + LOG_DIRS).__enter__())
         try:
             return _run(rd, config, resume=resume, overwrite=overwrite, quiet=quiet, progress=progress, plots=plots,
-                        download_timeout=download_timeout, observers=observers)
+                        download_timeout=download_timeout, observers=observers, compiled=compiled)
         finally:
             try:
                 for o in observers:
@@ -251,11 +258,13 @@ def _source_checkpoint(rd: RunDir) -> Checkpoint:
 
 
 def _run(rd: RunDir, config: TrainConfig, *, resume: bool, overwrite: bool, quiet: bool, progress: bool | None,
-         plots: bool, download_timeout: float, observers: Sequence[Observer]) -> dict[str, Any]:
+         plots: bool, download_timeout: float, observers: Sequence[Observer], compiled: bool) -> dict[str, Any]:
     ckpt, reused = None, resume and _resumable(rd)
     if resume:
         ckpt = _source_checkpoint(rd)
         staging = rd.start(keep=reused)
+        if not reused:
+            rd.carry(LOG_DIRS)  # the event log continues
     else:
         if _resumable(rd) and not overwrite:
             raise RunDirError(f"{rd.label}: an unfinished run is in {display(rd.staging)}; continue it with --resume, "
@@ -267,7 +276,7 @@ def _run(rd: RunDir, config: TrainConfig, *, resume: bool, overwrite: bool, quie
         staging = rd.start()
     try:
         metrics = _train_into(staging, config, ckpt, rd.out, quiet=quiet, progress=progress, plots=plots,
-                              download_timeout=download_timeout, observers=observers)
+                              download_timeout=download_timeout, observers=observers, compiled=compiled)
         rd.commit()
     except BaseException as e:
         kept = rd.interrupted() and (reused or (find_checkpoint(staging) is not None
@@ -284,7 +293,7 @@ def _run(rd: RunDir, config: TrainConfig, *, resume: bool, overwrite: bool, quie
 
 def _train_into(out: Path, c: TrainConfig, ckpt: Checkpoint | None, final: Path, *, quiet: bool,
                 progress: bool | None, plots: bool, download_timeout: float,
-                observers: Sequence[Observer] = ()) -> dict[str, Any]:
+                observers: Sequence[Observer] = (), compiled: bool = True) -> dict[str, Any]:
     say = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
     progress = (not quiet and sys.stdout.isatty()) if progress is None else progress
     data = load_data(c, download_timeout)
@@ -323,7 +332,8 @@ def _train_into(out: Path, c: TrainConfig, ckpt: Checkpoint | None, final: Path,
 
     for o in observers:
         o.on_start(model=model, config=c, data=data, out=out, resumed_step=st.step)
-    train(model, opt, sched, data, c, plan, st, train_rng, save=save, say=say, progress=progress, observers=observers)
+    train(model, opt, sched, data, c, plan, st, train_rng, save=save, say=say, progress=progress, observers=observers,
+          compiled=compiled)
     restored = False
     if c.patience and c.restore_best and st.best is not None and st.best_epoch != st.epoch:
         model.load_state_dict(st.best)
@@ -344,6 +354,9 @@ def _train_into(out: Path, c: TrainConfig, ckpt: Checkpoint | None, final: Path,
         "confusion_matrix": cm.tolist(), "per_class_errors": report.per_class_errors(cm).tolist(),
         "most_confused": [{"true": t, "predicted": p, "count": n} for t, p, n in report.most_confused(cm)],
         "reference": REFERENCE.get(c.preset),
+        # the final model on the training split (eval mode): what a reference that reports "train" figures measured
+        **dict(zip(("train_loss_final", "train_accuracy_final"),
+                   evaluate_model(model, data.x_train, data.y_train, c.eval_batch_size, data.input_shape)[:2])),
     }
     metrics["epochs"] = [{k: _json_safe(v) for k, v in e.items()} for e in st.history]
     atomic_write(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode("utf-8"))

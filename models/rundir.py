@@ -246,6 +246,22 @@ class RunDir:
                               f"{describe_os_error(e, path=False)}") from None
         return self.staging
 
+    def carry(self, names: Collection[str]) -> None:
+        """Link the entries ``names`` of ``out`` (files or folders) into the staging folder where it has none:
+        logs that a resumed run continues rather than replaces."""
+        for name in names:
+            src, dst = self.out / name, self.staging / name
+            if os.path.lexists(dst) or not os.path.lexists(src):
+                continue
+            try:
+                if src.is_dir() and not src.is_symlink():
+                    shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
+                else:
+                    _link_or_copy(os.fspath(src), os.fspath(dst))
+            except OSError as e:
+                raise RunDirError(f"{self.label}: cannot carry {name} over: "
+                                  f"{describe_os_error(e, path=False)}") from None
+
     def commit(self) -> Path:
         """Carry over the non-output files of the old ``out``, then put the staging folder in its place."""
         if self.out.is_dir():

@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     run_opts.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     run_opts.add_argument("--quiet", action="store_true", help="no progress bar, no per-epoch lines")
     run_opts.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+    run_opts.add_argument("--no-compile", dest="compiled", action="store_false",
+                          help="run every training step eagerly instead of replaying it with tinygrad_lite.compile "
+                               "(the same results; for debugging)")
+    run_opts.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files into "
+                                                                     "the run's tensorboard/ (needs tensorboardX)")
     run_opts.add_argument("--download-timeout", type=_seconds, default=DOWNLOAD_DEADLINE, metavar="SECONDS",
                           help=f"give up a dataset download after this long in all (default {DOWNLOAD_DEADLINE:g}; "
                                f"0 = no limit)")
@@ -121,6 +126,13 @@ def _unfinished(e: BaseException, out: str | None) -> str:
     return f"; the unfinished run is kept in {display(staging)}: continue it with --resume {target}"
 
 
+def _tensorboard_observer() -> Any:
+    """The ``--tensorboard`` observer (a ConfigError naming the extra to install when tensorboardX is missing)."""
+    from models.tensorboard import TensorBoardObserver
+
+    return TensorBoardObserver()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -135,8 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.print_config:
             print(config.to_toml(), end="")
             return 0
+        observers = [_tensorboard_observer()] if args.tensorboard else []
         run(config, args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, plots=args.plots,
-            download_timeout=args.download_timeout)
+            download_timeout=args.download_timeout, observers=observers, compiled=args.compiled)
     except KeyboardInterrupt as e:
         where = args.out or "the run's folder"
         print(f"\ninterrupted; {display(where)} is unchanged" + (_unfinished(e, args.out) or

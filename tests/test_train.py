@@ -129,7 +129,7 @@ def test_precedence_defaults_preset_file_flags(tmp_path):
     assert c.init == "small_random"  # from preset A, not overridden
     c = config_of("--config", toml, "--lr", "0.3", "--hidden", "7", "--preset", "B", "--no-shuffle")
     assert (c.preset, c.lr, c.batch_size, c.hidden, c.shuffle) == ("B", 0.3, 100, (7,), False)
-    assert c.init == "uniform_fan_in"  # the flag's preset B wins over the file's preset
+    assert c.init == "xavier_uniform"  # the flag's preset B wins over the file's preset
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.lr = 1.0
     for alias, name in (("tiny", "A"), ("b", "B"), ("BEST", "best"), ("configurable", "E"), ("Default", "default")):
@@ -285,3 +285,14 @@ def test_diverging_run_is_reported(tmp_path, capsys):
     assert cli(*FAST, "--no-plots", "--optimizer", "sgd", "--lr", "1e30", "--out", tmp_path / "r") == 2
     err = capsys.readouterr().err
     assert "training diverged in epoch 1" in err and "try a smaller lr" in err
+
+
+def test_compiled_and_eager_training_give_the_same_run(tmp_path):
+    """The CLI's compiled step (the default) and --no-compile make identical runs, dropout and a schedule included."""
+    args = ["--hidden", "16", "--epochs", "2", "--dropout", "0.2", "--schedule", "cosine", "--quiet", "--no-plots"]
+    assert train.main([*args, "--out", str(tmp_path / "c")]) == 0
+    assert train.main([*args, "--no-compile", "--out", str(tmp_path / "e")]) == 0
+    c, e = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in "ce")
+    for key in ("test_accuracy", "test_loss", "steps"):
+        assert c[key] == e[key]
+    assert [h["train_loss"] for h in c["epochs"]] == [h["train_loss"] for h in e["epochs"]]
