@@ -276,3 +276,29 @@ def test_step_flops_count_the_three_matmuls_per_layer() -> None:
 
     # forward x W and xᵀ g for both layers, g Wᵀ for the second only: 2·m·(2·(6·4 + 4·3) + 4·3)
     assert step_flops([6, 4, 3], 5) == 2 * 5 * (2 * (24 + 12) + 12)
+
+
+def test_step_sanity_check_fails_on_a_wrong_update_but_allows_a_flipped_relu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import frameworks as fw
+    from benchmarks.common import sanity
+
+    weights = fw.make_weights([12, 8, 4], seed=0)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((6, 12), dtype=np.float32), rng.integers(0, 4, 6)
+    assert sanity(weights, ["manual", "tinygrad_lite"], 0.1, x, y)[1]["ok"]
+    real = fw.TinygradLite.params
+
+    def nudged(self, n: int, by: float) -> dict:
+        p = real(self)
+        p["layers.0.weight"].flat[:n] += by
+        return p
+
+    monkeypatch.setattr(fw.TinygradLite, "params", lambda self: nudged(self, 96, 1e-4))  # every element wrong
+    text, check = sanity(weights, ["manual", "tinygrad_lite"], 0.1, x, y)
+    assert not check["ok"] and "MISMATCH" in text
+    big = fw.make_weights([12, 800, 40], seed=0)  # 42,440 elements: up to 424 may differ (flipped units)
+    monkeypatch.setattr(fw.TinygradLite, "params", lambda self: nudged(self, 4, 3e-5))
+    text, check = sanity(big, ["manual", "tinygrad_lite"], 0.1, x, y)
+    assert check["ok"] and "a ReLU sign flipped" in text
+    monkeypatch.setattr(fw.TinygradLite, "params", lambda self: nudged(self, 4, 2e-3))  # too large for rounding
+    assert not sanity(big, ["manual", "tinygrad_lite"], 0.1, x, y)[1]["ok"]
