@@ -1,4 +1,4 @@
-"""Recording one eager call of a function as a plan, and replaying the plan on new arrays.
+"""Recording one eager call of a function as a plan (what `tinygrad_lite.compile` replays).
 
 A `Tracer` is installed in the thread's mode while the function runs eagerly; the engine
 reports to it every op (`graph.defop`), every ``backward()`` and every call of a
@@ -11,9 +11,9 @@ list of steps over numbered values (slots: the inputs, then each op's output):
     call      the recorded method, called again with the same arguments
 
 `codegen.generate` turns a plan into the function a replay calls: no Tensor or graph object,
-each op's forward makes its VJPs, the backward step calls them. What cannot be repeated exactly is refused while tracing
-(`mode.TraceError`): reading a traced value into Python, in-place Tensor operations,
-``tg.grad``, hooks.
+each op's forward makes its VJPs, the backward step calls them. What cannot be repeated
+exactly is refused while tracing (`mode.TraceError`): reading a traced value into Python,
+in-place Tensor operations, ``tg.grad``, hooks.
 """
 
 from __future__ import annotations
