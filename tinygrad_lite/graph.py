@@ -112,7 +112,8 @@ def _promote(arrays: list) -> list:
 
 
 def _call(fn: Callable, name: str, arrays: list, options: dict) -> tuple:
-    """``fn(*arrays, **options)`` checked: (out as an array, vjps); errors name the op and shapes."""
+    """``fn(*arrays, **options)`` checked: (out as an array, vjps); errors name the op and shapes. For the
+    rare calls (a promotion redone, a replay's); `defop`'s hot path writes the same lines out inline."""
     try:
         result = fn(*arrays, **options)
     except ValueError as exc:
