@@ -42,7 +42,11 @@ def _same(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, np.ndarray):
-        return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        if _memory(a) == _memory(b):  # the same memory (a buffer read by reference, e.g. through a view)
+            return True
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
     if isinstance(a, (tuple, list)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     if isinstance(a, dict):
@@ -53,11 +57,23 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+def _memory(a: Array) -> tuple:
+    """Where an array's elements are: the array that owns the memory, the address and the strides."""
+    owner = a
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    return id(owner), a.__array_interface__["data"][0], a.strides
+
+
 def _difference(first: Plan, second: Plan) -> str | None:
     """Where two recordings of the same call differ (a description), or None."""
     if len(first.steps) != len(second.steps):
         return (f"the two calls ran {len(first.steps)} and {len(second.steps)} steps: the function's Python control "
                 f"flow depends on something other than the shapes and dtypes of its arguments")
+    for a, b in zip(_specs(first.outputs), _specs(second.outputs)):
+        if a[0] != b[0] or (a[0] == SLOT and a[1] != b[1]) or (a[0] == LEAF and a[1] is not b[1]):
+            return ("it returns a tensor that no op inside it computed (made in Python, e.g. from .data or by a "
+                    "function computed on arrays): a replay would return the second call's; return op results")
     for i, (s, t) in enumerate(zip(first.steps, second.steps)):
         if s[0] != t[0] or (s[0] == OP and s[1] is not t[1]) or (s[0] == CALL and s[1] != t[1]):
             return f"step {i} was {_name(s)} on the first call and {_name(t)} on the second"
@@ -132,6 +148,10 @@ class CompiledFunction:
     def __repr__(self) -> str:
         return f"compile({getattr(self.fn, '__qualname__', self.fn)!r})"
 
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        """As a method: the instance is the first argument (part of the signature, by identity)."""
+        return self if obj is None else functools.partial(self, obj)
+
     # -------------------------------------------------------------------- calls
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _MODE.trace is not None or _MODE.anomaly or _MODE.rerun is not None:
@@ -158,18 +178,20 @@ class CompiledFunction:
         return self._trace(entry, args, kwargs, tensors)
 
     def _trace(self, entry: _Entry, args: tuple, kwargs: dict, tensors: list[Tensor]) -> Any:
-        inputs = iter(tensors)
+        inputs = iter(tensors)  # in _signature's order: the positional arguments, then keywords by name
         call_args = [next(inputs) if _is_array(a) else a for a in args]
-        call_kwargs = {k: next(inputs) if _is_array(v) else v for k, v in kwargs.items()}
+        named = {k: next(inputs) for k in sorted(kwargs) if _is_array(kwargs[k])}
+        call_kwargs = {k: named.get(k, v) for k, v in kwargs.items()}
         tracer = Tracer(tensors)
         _MODE.trace = tracer
         try:
             result = self.fn(*call_args, **call_kwargs)
+            plan = tracer.plan
+            plan.outputs = _output_specs(result, tracer, getattr(self.fn, "__qualname__", "the function"))
         finally:
             _MODE.trace = None
+            tracer.finish()
         self.traces += 1
-        plan = tracer.plan
-        plan.outputs = _output_specs(result, tracer, getattr(self.fn, "__qualname__", "the function"))
         if entry.first is None:
             entry.first = plan
         else:
@@ -206,16 +228,16 @@ def _is_array(value: Any) -> bool:
 def _signature(args: tuple, kwargs: dict) -> tuple[Hashable, list[Array], list[Any]]:
     """(cache key, input arrays, the Tensors or arrays they came from): arrays by shape, dtype and
     requires_grad; other arguments by value."""
-    key: list[Any] = []
+    key: list[Any] = [_MODE.enabled]  # under no_grad() the eager step records no graph: another signature
     arrays: list[Array] = []
     values: list[Any] = []
     for name, value in [*enumerate(args), *sorted(kwargs.items())] if kwargs else enumerate(args):
         if isinstance(value, Tensor):
             d = value.data
-            key.append((name, d.shape, d.dtype, value._rg))
+            key.append((name, d.shape, d.dtype, value._rg, _first(values, value)))
         elif isinstance(value, np.ndarray):
             d = value
-            key.append((name, d.shape, d.dtype, False))
+            key.append((name, d.shape, d.dtype, False, _first(values, value)))
         else:
             try:
                 hash(value)
@@ -230,6 +252,15 @@ def _signature(args: tuple, kwargs: dict) -> tuple[Hashable, list[Array], list[A
         arrays.append(d)
         values.append(value)
     return tuple(key), arrays, values
+
+
+def _first(values: list, value: Any) -> int:
+    """The position of the first earlier argument that is the same object (the same Tensor or array passed
+    twice is another signature than two different ones), or -1."""
+    for i, v in enumerate(values):
+        if v is value:
+            return i
+    return -1
 
 
 def _output_specs(result: Any, tracer: Tracer, name: str) -> Any:

@@ -221,7 +221,7 @@ def defop(fn: Callable | None = None, *, name: str | None = None, fresh_grads: b
         if _MODE.anomaly:
             _watch(name, t)
         if _MODE.trace is not None:  # inside `tinygrad_lite.compile`'s trace: remember the call
-            _MODE.trace.op(record, args, options, t)
+            _MODE.trace.op(record, args, options, t, arrays)
         return t
 
     op.__wrapped_op__ = fn  # type: ignore[attr-defined]

@@ -9,7 +9,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "TraceError", "replayed", "module_called"]
+__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "TraceError", "replayed", "module_called",
+           "is_traced", "refuse_traced"]
 
 
 class _Mode(threading.local):
@@ -47,6 +48,21 @@ def replayed(fn: Callable) -> Callable:
         return tracer.call(fn, args, kwargs)
 
     return wrapper
+
+
+def is_traced(value: Any) -> bool:
+    """Whether ``value`` (a Tensor or an array) is an input or an op's output of a function being
+    compiled (`tinygrad_lite.compile`): its values change from call to call, so library code must not
+    compute constants from it in Python (it raises `TraceError` instead, or uses an op)."""
+    tracer = _MODE.trace
+    return tracer is not None and tracer.traced_value(value)
+
+
+def refuse_traced(value: Any, what: str) -> None:
+    """Raise `TraceError` when ``value`` is traced (see `is_traced`): ``what`` says what would be frozen."""
+    if is_traced(value):
+        raise TraceError(f"{what} is computed in Python from a value of the compiled function, so a replay would "
+                         f"reuse the traced value; run this step without tinygrad_lite.compile")
 
 
 def module_called(module: Any) -> None:

@@ -160,6 +160,9 @@ class Tensor:
         """A new leaf sharing this tensor's data (and version counter), cut from the graph."""
         t = _wrap(self.data)
         t._vbase = self._vbase if self._vbase is not None else self
+        tracer = _MODE.trace
+        if tracer is not None and tracer.traced(self):  # still the traced value inside a compiled function
+            tracer.alias(t, tracer.slot_of(self))
         return t
 
     def register_hook(self, hook: Callable[[Array], Array | None]) -> Callable[[], None]:
@@ -527,7 +530,9 @@ def _index_arg(index: Any) -> Any:
     if isinstance(index, tuple):
         return tuple(_index_arg(i) for i in index)
     if isinstance(index, (Tensor, np.ndarray, list)):
-        return np.array(index.data if isinstance(index, Tensor) else index)
+        a = index.data if isinstance(index, Tensor) else index
+        tracer = _MODE.trace  # inside a compiled function a traced index stays itself: each replay uses its own
+        return a if tracer is not None and tracer.traced_value(a) and type(a) is np.ndarray else np.array(a)
     return index
 
 

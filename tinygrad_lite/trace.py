@@ -18,6 +18,8 @@ in-place Tensor operations, ``tg.grad``, hooks.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,49 @@ __all__ = ["Tracer", "Plan", "SLOT", "LEAF", "CONST", "OP", "BACKWARD", "CALL"]
 Array = np.ndarray
 SLOT, LEAF, CONST = 0, 1, 2  # how an op argument is found at replay
 OP, BACKWARD, CALL = 0, 1, 2  # kinds of plan steps
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_DATA = Tensor.data  # the slot descriptor of Tensor.data
+
+
+class _Traced(Tensor):
+    """The class of traced tensors while tracing: reading ``.data`` from outside the library raises
+    (the array read would be frozen into every replay); the library's own reads are its business."""
+
+    __slots__ = ()
+
+    @property
+    def data(self) -> Array:  # type: ignore[override]
+        if not sys._getframe(1).f_code.co_filename.startswith(_PACKAGE_DIR):
+            raise TraceError(
+                f"reading .data of a tensor (shape {_DATA.__get__(self).shape}) inside a compiled function: a value "
+                f"computed from it in Python would be frozen into every replay. Compute with tensor operations, or "
+                f"return the tensor and read it outside the function")
+        return _DATA.__get__(self)
+
+    @data.setter
+    def data(self, value: Array) -> None:
+        _DATA.__set__(self, value)
+
+
+def _contents(value: Any) -> tuple:
+    """The modules, tensors and arrays inside a list, tuple or dict (recursively), for a guard."""
+    if isinstance(value, dict):
+        return tuple(x for k, v in value.items() for x in (k, *_contents(v)))
+    if isinstance(value, (list, tuple)):
+        return tuple(x for v in value for x in _contents(v))
+    return (value,) if isinstance(value, (Tensor, np.ndarray)) or hasattr(value, "forward") else ()
+
+
+def _guarded(value: Any) -> str | None:
+    """How a module attribute is guarded: "is" (the same object), "==" (a number or string), "in" (what a
+    container holds), or None (not guarded)."""
+    if isinstance(value, (Tensor, np.ndarray)) or hasattr(value, "forward"):
+        return "is"
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return "=="
+    if isinstance(value, (list, tuple, dict)) and _contents(value):
+        return "in"
+    return None
 
 
 class Plan:
@@ -47,15 +92,23 @@ class Plan:
         self.leaves: list[tuple[Tensor, tuple, np.dtype, bool]] = []  # (leaf, shape, dtype, requires_grad)
 
     def stale(self) -> str | None:
-        """Why the plan no longer describes the function (a module's attribute replaced, a mode or a
-        leaf's shape, dtype or requires_grad changed), or None."""
+        """Why the plan no longer describes the function (a module's attribute replaced or changed, a
+        mode, or a leaf's shape, dtype or requires_grad changed), or None."""
         for module, training, attrs, items in self.modules:
             if module.training is not training:
                 return f"{type(module).__name__} switched to {'training' if module.training else 'eval'} mode"
-            for name, value, contents in items:
-                if attrs.get(name) is not value or (contents is not None and (
-                        len(value) != len(contents) or any(a is not b for a, b in zip(value, contents)))):
-                    return f"{type(module).__name__}.{name} was replaced"
+            for name, how, value in items:
+                now = attrs.get(name, _MISSING)
+                if how == "is":
+                    same = now is value
+                elif how == "==":
+                    same = type(now) is type(value) and now == value
+                else:
+                    held = _contents(now) if now is not _MISSING else ()
+                    same = len(held) == len(value) and all(a is b or a == b if isinstance(a, str) else a is b
+                                                           for a, b in zip(held, value))
+                if not same:
+                    return f"{type(module).__name__}.{name} was replaced or changed"
         for t, shape, dtype, rg in self.leaves:
             d = t.data
             if d.shape != shape or d.dtype != dtype or t._rg is not rg:
@@ -91,8 +144,12 @@ def _option_specs(options: dict, tracer: Tracer) -> tuple[dict, list]:
     return const, dynamic
 
 
+_MISSING = object()
+
+
 class Tracer:
-    """Records the eager run of a function into a `Plan` (installed as ``_MODE.trace``)."""
+    """Records the eager run of a function into a `Plan` (installed as ``_MODE.trace``); `finish`
+    gives the traced tensors their class back."""
 
     def __init__(self, inputs: list[Tensor]) -> None:
         self.plan = Plan()
@@ -108,10 +165,32 @@ class Tracer:
     def _new_slot(self, t: Tensor) -> int:
         k = self.plan.n_slots
         self.plan.n_slots += 1
+        self.alias(t, k)
+        return k
+
+    def alias(self, t: Tensor, k: int) -> None:
+        """Make ``t`` (a new slot, or a Tensor around slot k's array, as ``detach()`` makes) traced."""
         self.slot[id(t)] = k
         self.data_slot[id(t.data)] = k
         self.alive += (t, t.data)
-        return k
+        if type(t) is Tensor:
+            t.__class__ = _Traced
+
+    def finish(self) -> None:
+        """Give every traced tensor its class back (the trace is over)."""
+        for t in self.alive:
+            if type(t) is _Traced:
+                t.__class__ = Tensor
+
+    def traced_value(self, value: Any) -> bool:
+        """Whether ``value`` is a traced Tensor, a traced array, or a view of one."""
+        if isinstance(value, Tensor):
+            return self.slot_of(value) is not None
+        while isinstance(value, np.ndarray):
+            if id(value) in self.data_slot:
+                return True
+            value = value.base
+        return False
 
     def slot_of(self, t: Tensor) -> int | None:
         """The slot of an input or op output, or of a Tensor around the same array (``detach()``), else None."""
@@ -134,22 +213,34 @@ class Tracer:
 
     def module(self, module: Any) -> None:
         """A module called while tracing: a replay checks that it and every module below it are in the
-        same mode and hold the same parameters and submodules (the same objects)."""
+        same mode and hold the same parameters, buffers and submodules (the same objects, also inside
+        lists and dicts) and the same plain settings (numbers, strings: ``Dropout.p``, ``eps``)."""
         for m in module.modules():
             if id(m) in self._modules:
                 continue
             self._modules[id(m)] = m
             attrs = vars(m)
-            items = [(k, v, None) for k, v in attrs.items() if isinstance(v, Tensor) or hasattr(v, "forward")]
-            items += [(k, v, tuple(v)) for k, v in attrs.items() if isinstance(v, (list, tuple))
-                      and any(isinstance(e, Tensor) or hasattr(e, "forward") for e in v)]
+            items = []
+            for k, v in attrs.items():
+                how = _guarded(v)
+                if how is not None and k != "training":
+                    items.append((k, how, _contents(v) if how == "in" else v))
             self.plan.modules.append((m, m.training, attrs, items))
 
     # ---------------------------------------------------------------- engine hooks
-    def op(self, record: OpRecord, args: tuple, options: dict, out: Tensor) -> None:
-        """An op ran: remember how to find its arguments again and give its output a slot."""
+    def op(self, record: OpRecord, args: tuple, options: dict, out: Tensor, arrays: list) -> None:
+        """An op ran: remember how to find its arguments again (constants as the op saw them, ``arrays``)
+        and give its output a slot."""
         specs = [_spec_of(a, self) for a in args]
+        specs = [(CONST, v) if s[0] == CONST else s for s, v in zip(specs, arrays)]
         const, dynamic = _option_specs(options, self)
+        constants = [v for kind, v in specs if kind == CONST] + [
+            e for v in const.values() for e in (v if isinstance(v, tuple) else (v,))]
+        for value in constants:
+            if isinstance(value, np.ndarray) and self.traced_value(value):
+                raise TraceError(f"op '{record.name}' got an array that is a view of a value of the compiled "
+                                 f"function, made in Python: a replay would reuse the traced one; use tensor "
+                                 f"operations (reshape, indexing) instead")
         keep_vjps = out._ctx is not None
         k = self._new_slot(out)
         self.plan.steps.append((OP, record, specs, const, dynamic, k, keep_vjps))
@@ -160,7 +251,10 @@ class Tracer:
         if k is None:
             raise TraceError(f"backward() on a tensor (shape {root.shape}) that the compiled function did not compute")
         if grad is not None:
-            raise TraceError("backward(grad) inside a compiled function: reduce to a scalar loss and call backward()")
+            raise TraceError("backward() with a cotangent inside a compiled function: reduce to a scalar loss and call "
+                             "backward()")
+        if root._ctx is None:
+            raise TraceError(f"backward() on an input of the compiled function (shape {root.shape}): nothing to replay")
         counts = _count_consumers([root])
         ready, order, leaf_keys = [root], [], {}
         while ready:  # the eager sweep's order (autograd._sweep): a stack, parents when their consumers are done
@@ -169,9 +263,10 @@ class Tracer:
                 raise TraceError(f"a hook on a tensor made by '{node._op.name}' inside a compiled function; hooks are "
                                  f"not replayed: remove it, or call the function without compile")
             nk = self.slot.get(id(node))
-            if nk is None:
+            if nk is None or nk < self.plan.n_inputs:
                 raise TraceError(f"backward() reaches a tensor made by '{node._op.name}' outside the compiled "
-                                 f"function; compute it inside, or detach it")
+                                 f"function (shape {node.shape}); compute it inside, or pass it detached "
+                                 f"(x.detach())")
             entries = []
             for parent, _, index in node._ctx:
                 if parent._ctx is None:  # a leaf: its gradient goes to its .grad
@@ -182,7 +277,10 @@ class Tracer:
                     key = ("input", key) if key is not None else self.leaf(parent)
                     leaf_keys[id(parent)] = key
                 else:
-                    key = self.slot[id(parent)]
+                    key = self.slot.get(id(parent))
+                    if key is None:
+                        raise TraceError(f"backward() reaches a tensor made by '{parent._op.name}' outside the "
+                                         f"compiled function (shape {parent.shape}); compute it inside, or detach it")
                 entries.append((key, index, parent.data.shape, parent.data.dtype))
             order.append((nk, node._op, entries))
             for parent, _, _ in node._ctx:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import defop
+from ..mode import is_traced, refuse_traced
 from ..ops import index_add, reshape, transpose
 from ..tensor import Tensor
 
@@ -286,7 +287,12 @@ def _class_loss(fused: Any, fast: Any, where: str, what: str, x: Any, target: An
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     kind, y = _check_target(target, m, c, dtype, where, ignore_index)
     w = _class_weights(weight, c, dtype, where)
-    if w is None and not smoothing and (kind == "probs" or not (y == ignore_index).any()):
+    fast_path = w is None and not smoothing and (kind == "probs" or not (y == ignore_index).any())
+    if is_traced(target) and (out_shape is not None or not fast_path or y is not (
+            target.data if isinstance(target, Tensor) else target)):
+        refuse_traced(target, f"{where}'s target rows (for label smoothing, class weights, ignored labels, targets "
+                              f"of another dtype or (N, C, d1, ...) inputs)")
+    if fast_path:
         out = fast(x, kind, y)
     else:
         T, denom = _dense_targets(kind, y, c, w, ignore_index, smoothing, dtype)

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..mode import module_called
+from ..mode import module_called, replayed
 from ..tensor import Tensor, no_grad
 from .utils import key_problems
 
@@ -172,6 +172,7 @@ class Module:
             p.requires_grad = requires_grad
         return self
 
+    @replayed
     def zero_grad(self) -> None:
         """Reset every parameter's gradient to None."""
         for p in self.parameters(include_frozen=True):

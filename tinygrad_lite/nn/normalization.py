@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..graph import defop
-from ..tensor import Tensor, no_grad
+from ..ops import sqrt
+from ..tensor import Tensor, from_numpy, no_grad
 from .checks import check_float, check_input, int_tuple, positive_int
 from .module import Module, Parameter
 
@@ -141,8 +142,9 @@ class _BatchNorm(Module):
             raise ValueError(f"{self!r}: eval() mode before any running statistics (num_batches_tracked is 0, input "
                              f"shape {tuple(x.shape)}); run it in training mode first, load a state dict, or build it "
                              f"with track_running_stats=False")
-        inv = (1 / np.sqrt(self.running_var + self.eps)).reshape(shape)
-        mean = self.running_mean.reshape(shape)
+        # ops on views of the buffers (not NumPy on their values), so a compiled step reads them at each replay
+        inv = 1 / sqrt(from_numpy(self.running_var.reshape(shape)) + self.eps)
+        mean = from_numpy(self.running_mean.reshape(shape))
         scale = inv if self.weight is None else self.weight.reshape(shape) * inv
         shift = -mean * scale
         if self.bias is not None:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import defop
+from ..mode import TraceError, is_traced, refuse_traced
 from ..numpy_api import register_function
 from ..tensor import Tensor
 from .basic import broadcast_to, call_op, getitem, index_add, reshape
@@ -237,8 +238,15 @@ def _prod_vjps(x, src, out, where, hit, dim, index, include_self):
 
 # ----------------------------------------------------------------- public API
 def _index_array(op: str, index: Any) -> np.ndarray:
-    """A private integer copy of ``index`` (later changes to the caller's array cannot reach backward)."""
-    a = np.array(index.data if isinstance(index, Tensor) else index)
+    """A private integer copy of ``index`` (later changes to the caller's array cannot reach backward); inside
+    a function being compiled, a traced index is used as it is (in-place changes are refused there), so a
+    replay uses each call's index."""
+    a = index.data if isinstance(index, Tensor) else index
+    if not is_traced(a):
+        a = np.array(a)
+    elif a.dtype != np.intp:
+        raise TraceError(f"{op}: an index of dtype {a.dtype} inside a compiled function would be cast in Python and "
+                         f"frozen into every replay; pass {np.dtype(np.intp)} indices")
     if a.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must hold integers, got dtype {a.dtype}")
     return a.astype(np.intp, copy=False)
@@ -320,7 +328,7 @@ def index_select(x: Any, dim: int, index: Any) -> Tensor:
     if index.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
     _in_range("index_select", index, d, shape[d])
-    return getitem(x, index=(slice(None),) * d + (index.reshape(-1),))
+    return getitem(x, index=(slice(None),) * d + (index if index.ndim == 1 else index.reshape(-1),))
 
 
 def take_along_axis(x: Any, indices: Any, axis: int | None = -1) -> Tensor:
@@ -328,6 +336,7 @@ def take_along_axis(x: Any, indices: Any, axis: int | None = -1) -> Tensor:
     where indices and x broadcast against each other outside ``axis`` and negative indices
     count from the end (axis None: x flattened, indices 1-D). ∂x = g added back."""
     indices = _index_array("take_along_axis", indices)
+    refuse_traced(indices, "take_along_axis's indices (negative ones made positive)")
     if axis is None:
         x = reshape(x, shape=(-1,))
         if indices.ndim != 1:

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..graph import defop
+from ..mode import refuse_traced
 from ..numpy_api import register_function
 from ..tensor import Tensor, from_numpy
 from .basic import index_add, max_, min_, reshape
@@ -222,6 +223,7 @@ def amin(x: Any, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis =
 def _extremum_at(op: str, select: Callable, arg: Callable, x: Any, dim: Any, keepdim: Any, axis: Any,
                  keepdims: Any) -> ValuesIndices:
     keep = bool(keepdims if keepdim is None else keepdim)
+    refuse_traced(x, f"{op}'s indices (and the values taken at them)")
     data = _raw(x)
     a = _one_axis(op, data.ndim, axis, dim)
     if a is None:
@@ -489,6 +491,7 @@ def _running_index(data: np.ndarray, axis: int, largest: bool) -> np.ndarray:
 
 
 def _running_extremum(op: str, select: Callable, x: Any, dim: Any, axis: Any, largest: bool) -> ValuesIndices:
+    refuse_traced(x, f"{op}'s indices (and the values taken at them)")
     data = _raw(x)
     a = _one_axis(op, data.ndim, axis, dim)
     if a is None or data.ndim == 0:
@@ -528,6 +531,7 @@ def _stable_argsort(data: np.ndarray, axis: int, descending: bool) -> np.ndarray
 
 def _sort_setup(op: str, x: Any, dim: Any, axis: Any) -> tuple[Any, np.ndarray, int, bool]:
     """(x, its data, the axis, whether x was 0-d and is now one element)."""
+    refuse_traced(x, f"{op}'s order (and the values taken in it)")
     data = _raw(x)
     a = _one_axis(op, data.ndim, axis, dim, default=-1)
     if data.ndim == 0:
@@ -622,6 +626,7 @@ def _np_sort(a, axis=-1, kind=None, order=None, *, stable=None):
 
 
 def _np_argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+    refuse_traced(a, "numpy.argsort's order")
     return from_numpy(np.argsort(_raw(a), axis=axis, kind=kind, order=order, stable=stable))
 
 
