@@ -20,9 +20,10 @@ import numpy as np
 
 from .autograd import _GRAD_LOCK, _as_gradient, _unbroadcast
 from .graph import _call, _promote
-from .trace import BACKWARD, CALL, LEAF, OP, SLOT, Plan
+from .tensor import Tensor
+from .trace import _MISSING, BACKWARD, CALL, LEAF, OP, SLOT, Plan, _contents, _same_contents
 
-__all__ = ["generate"]
+__all__ = ["generate", "generate_guard"]
 
 _F64 = np.dtype(np.float64)
 
@@ -147,7 +148,8 @@ def _backward(w: _Writer, b: int, step: tuple, n_inputs: int) -> None:
             w.emit(f"if type(pg) is not ndarray: pg = as_gradient(pg, {name}, {index}); ow = False")
             w.emit(f"else: ow = {f'pg is not {g} and pg.base is None' if record.fresh else 'False'}")
             w.emit(f"if pg.shape != {pshape!r}: pg = unbroadcast(pg, {pshape!r}, {name}, {index}); ow = True")
-            w.emit(f"if pg.dtype != {w.const(pdtype, 'D')}: pg = pg.astype({w.const(pdtype, 'D')}); ow = True")
+            d = w.const(pdtype, "D")
+            w.emit(f"if pg.dtype is not {d} and pg.dtype != {d}: pg = pg.astype({d}); ow = True")
             first = tag(key) not in names
             target = var(key)
             if first:
@@ -193,3 +195,40 @@ def generate(plan: Plan, out_slots: list[int], label: str) -> Callable[[list, li
     replay = w.ns["replay"]
     replay.source = source  # type: ignore[attr-defined]
     return replay
+
+
+def generate_guard(plan: Plan) -> Callable[[], str | None] | None:
+    """``Plan.stale`` as generated straight-line code (a replay calls it first), or None when there is
+    nothing to check; it returns None, or a short reason to trace again."""
+    if not plan.guarded:
+        return None
+    w = _Writer()
+    w.ns.update(MISSING=_MISSING, contents=_contents, same=_same_contents)
+    w.emit("def stale():", 0)
+    for module, training, attrs, items in plan.modules:
+        m, a, label = w.const(module, "m"), w.const(attrs, "a"), type(module).__name__
+        w.emit(f"if {m}.training is not {training}: return {label + ' switched mode'!r}")
+        for name, how, value in items:
+            why = repr(f"{label}.{name} changed")
+            now = f"{a}.get({name!r}, MISSING)"
+            if how == "is":
+                w.emit(f"if {now} is not {w.const(value, 'v')}: return {why}")
+            elif how == "==":
+                w.emit(f"x = {now}")
+                w.emit(f"if type(x) is not {w.const(type(value), 'T')} or x != {w.const(value, 'v')}: return {why}")
+            elif isinstance(attrs.get(name), list) and all(isinstance(e, (Tensor, np.ndarray)) or hasattr(e, "forward")
+                                                           for e in attrs[name]):
+                w.emit(f"x = {now}")  # a flat list (of layers, say): its length and each element
+                checks = " and ".join([f"type(x) is list and len(x) == {len(value)}"]
+                                      + [f"x[{i}] is {w.const(v, 'v')}" for i, v in enumerate(value)])
+                w.emit(f"if not ({checks}): return {why}")
+            else:
+                w.emit(f"if not same(contents({now}), {w.const(value, 'v')}): return {why}")
+    for t, shape, dtype, rg in plan.leaves:
+        leaf, d = w.const(t, "L"), w.const(dtype, "D")
+        w.emit(f"x = {leaf}.data")
+        w.emit(f"if x.shape != {shape!r} or x.dtype is not {d} and x.dtype != {d} or {leaf}._rg is not {rg}: "
+               f"return 'a tensor it reads changed'")
+    w.emit("return None")
+    exec(compile("\n".join(w.lines) + "\n", "<tinygrad_lite.compile guard>", "exec"), w.ns)  # noqa: S102
+    return w.ns["stale"]

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .codegen import generate
+from .codegen import generate, generate_guard
 from .mode import _MODE, TraceError
 from .tensor import Tensor, _wrap, from_numpy
 from .trace import BACKWARD, CALL, LEAF, OP, SLOT, Plan, Tracer
@@ -109,13 +109,14 @@ def _name(step: tuple) -> str:
 class _Entry:
     """The recordings for one call signature: the first trace (awaiting its check), then the plan."""
 
-    __slots__ = ("first", "plan", "replay", "outputs")
+    __slots__ = ("first", "plan", "replay", "outputs", "guard")
 
     def __init__(self) -> None:
         self.first: Plan | None = None
         self.plan: Plan | None = None
         self.replay: Callable[[list, list], tuple] | None = None
         self.outputs: Callable[[tuple, list], Any] | None = None
+        self.guard: Callable[[], str | None] | None = None  # the plan's `stale`, generated (None: nothing to check)
 
 
 class CompiledFunction:
@@ -154,7 +155,8 @@ class CompiledFunction:
 
     # -------------------------------------------------------------------- calls
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _MODE.trace is not None or _MODE.anomaly or _MODE.rerun is not None:
+        mode = _MODE
+        if mode.trace is not None or mode.anomaly or mode.rerun is not None:
             return self.fn(*args, **kwargs)  # inside another trace (recorded there), or debugging: eager
         key, arrays, values = _signature(args, kwargs)
         entry = self._entries.get(key)
@@ -169,7 +171,7 @@ class CompiledFunction:
                     self._entries.move_to_end(key)
                 self._last = entry
         plan = entry.plan
-        if plan is not None and plan.stale() is None:
+        if plan is not None and (entry.guard is None or entry.guard() is None):
             self.replays += 1
             return entry.outputs(entry.replay(arrays, values), values)
         if plan is not None or (entry.first is not None and entry.first.stale() is not None):
@@ -202,6 +204,7 @@ class CompiledFunction:
             slots = _out_slots(plan.outputs, plan.n_inputs)
             entry.replay = generate(plan, slots, self.__qualname__)
             entry.outputs = _output_builder(plan.outputs, slots, plan.n_inputs)
+            entry.guard = generate_guard(plan)
             entry.plan, entry.first = plan, None
         return result
 
@@ -226,18 +229,23 @@ def _is_array(value: Any) -> bool:
 
 
 def _signature(args: tuple, kwargs: dict) -> tuple[Hashable, list[Array], list[Any]]:
-    """(cache key, input arrays, the Tensors or arrays they came from): arrays by shape, dtype and
-    requires_grad; other arguments by value."""
+    """(cache key, input arrays, the Tensors or arrays they came from): arrays by shape, dtype,
+    requires_grad and which earlier argument is the same object (the same Tensor passed twice is
+    another signature than two Tensors); other arguments by value; and whether grad mode is on."""
     key: list[Any] = [_MODE.enabled]  # under no_grad() the eager step records no graph: another signature
     arrays: list[Array] = []
     values: list[Any] = []
     for name, value in [*enumerate(args), *sorted(kwargs.items())] if kwargs else enumerate(args):
-        if isinstance(value, Tensor):
-            d = value.data
-            key.append((name, d.shape, d.dtype, value._rg, _first(values, value)))
-        elif isinstance(value, np.ndarray):
-            d = value
-            key.append((name, d.shape, d.dtype, False, _first(values, value)))
+        if isinstance(value, (Tensor, np.ndarray)):
+            tensor = isinstance(value, Tensor)
+            d = value.data if tensor else value
+            same = -1
+            if values:
+                for i, v in enumerate(values):
+                    if v is value:
+                        same = i
+                        break
+            key.append((name, d.shape, d.dtype, tensor and value._rg, same))
         else:
             try:
                 hash(value)
@@ -252,15 +260,6 @@ def _signature(args: tuple, kwargs: dict) -> tuple[Hashable, list[Array], list[A
         arrays.append(d)
         values.append(value)
     return tuple(key), arrays, values
-
-
-def _first(values: list, value: Any) -> int:
-    """The position of the first earlier argument that is the same object (the same Tensor or array passed
-    twice is another signature than two different ones), or -1."""
-    for i, v in enumerate(values):
-        if v is value:
-            return i
-    return -1
 
 
 def _output_specs(result: Any, tracer: Tracer, name: str) -> Any:

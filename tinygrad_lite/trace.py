@@ -67,6 +67,11 @@ def _contents(value: Any) -> tuple:
     return (value,) if isinstance(value, (Tensor, np.ndarray)) or hasattr(value, "forward") else ()
 
 
+def _same_contents(held: tuple, snapshot: tuple) -> bool:
+    """Whether a container holds what it held: the same objects (dict keys equal)."""
+    return len(held) == len(snapshot) and all(a is b or (isinstance(a, str) and a == b) for a, b in zip(held, snapshot))
+
+
 def _guarded(value: Any) -> str | None:
     """How a module attribute is guarded: "is" (the same object), "==" (a number or string), "in" (what a
     container holds), or None (not guarded)."""
@@ -90,6 +95,7 @@ class Plan:
         self.outputs: Any = None
         self.modules: list[tuple[Any, bool, dict, list[tuple]]] = []  # (module, training, vars, [(name, value, items)])
         self.leaves: list[tuple[Tensor, tuple, np.dtype, bool]] = []  # (leaf, shape, dtype, requires_grad)
+        self.guarded = True  # whether `stale` has anything to check (set when the trace is finished)
 
     def stale(self) -> str | None:
         """Why the plan no longer describes the function (a module's attribute replaced or changed, a
@@ -104,9 +110,7 @@ class Plan:
                 elif how == "==":
                     same = type(now) is type(value) and now == value
                 else:
-                    held = _contents(now) if now is not _MISSING else ()
-                    same = len(held) == len(value) and all(a is b or a == b if isinstance(a, str) else a is b
-                                                           for a, b in zip(held, value))
+                    same = _same_contents(_contents(now) if now is not _MISSING else (), value)
                 if not same:
                     return f"{type(module).__name__}.{name} was replaced or changed"
         for t, shape, dtype, rg in self.leaves:
@@ -178,6 +182,7 @@ class Tracer:
 
     def finish(self) -> None:
         """Give every traced tensor its class back (the trace is over)."""
+        self.plan.guarded = bool(self.plan.modules or self.plan.leaves)
         for t in self.alive:
             if type(t) is _Traced:
                 t.__class__ = Tensor
