@@ -474,3 +474,61 @@ def test_methods_and_grad_mode():
         assert float(t.step(np.full(3, float(i))).data) == 3.0 * i
     with tg.no_grad(), pytest.raises(RuntimeError, match="does not require grad"):
         t.step(np.ones(3))  # under no_grad the eager step fails at backward(), and so does a compiled one
+
+
+def test_python_state_changes_and_reads_of_parameters_raise():
+    m, opt = _mlp(np.float64, "sgd")()
+    x, y = _batches(1, (6, 12), 4, np.float64)[0]
+
+    def manual_zero(x, y):
+        for p in m.parameters():
+            p.grad = None  # not replayed: refused
+        loss = nn.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def reads_weights(x, y):
+        return nn.cross_entropy(m(x), y) + float((m.layers[0].weight.data ** 2).sum())
+
+    for fn, match in [(manual_zero, "setting .grad"), (reads_weights, "reading .data")]:
+        f = tg.compile(fn)
+        with pytest.raises(tg.TraceError, match=match):
+            for _ in range(2):
+                f(x, y)
+    assert type(m.layers[0].weight) is nn.Parameter  # the class a trace gives read tensors is taken back
+
+
+def test_value_dependent_shapes_and_value_reading_numpy_functions():
+    w = tg.Tensor(np.arange(1.0, 5.0), requires_grad=True)
+
+    def masked(x):
+        loss = (w[x > 0] ** 2).sum()  # how many elements depends on the values
+        loss.backward()
+        return loss
+
+    f = tg.compile(masked)
+    one = np.array([1.0, -1.0, -1.0, -1.0])
+    for _ in range(3):
+        f(one)
+    with pytest.raises(tg.TraceError, match="depends on the values"):
+        f(np.array([1.0, 1.0, -1.0, 1.0]))
+    with pytest.raises(tg.TraceError, match="count_nonzero"):
+        tg.compile(lambda x: (x * w).sum() * float(np.count_nonzero(x)))(one)
+
+
+def test_losses_cast_integer_targets_with_an_op_and_modules_settings_are_guarded():
+    rng = np.random.default_rng(0)
+    lin = nn.Linear(3, 1, dtype=np.float64)
+    f = tg.compile(lambda x, t: nn.binary_cross_entropy_with_logits(lin(x).reshape(-1), t))
+    for _ in range(4):
+        x, t = rng.normal(size=(5, 3)), rng.integers(0, 2, 5)  # integer 0/1 targets
+        assert float(f(x, t).data) == float(nn.binary_cross_entropy_with_logits(
+            lin(tg.from_numpy(x)).reshape(-1), t).data)
+    conv = nn.Conv2d(1, 1, 3, padding=1, rng=0, dtype=np.float64)
+    g = tg.compile(lambda x: conv(x).sum())
+    x = rng.normal(size=(1, 1, 6, 6))
+    for _ in range(3):
+        g(x)
+    conv.stride = (2, 2)  # a tuple setting: the next call traces again
+    assert float(g(x).data) == float(conv(tg.from_numpy(x)).sum().data) and g.traces == 3

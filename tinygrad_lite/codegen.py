@@ -20,8 +20,8 @@ import numpy as np
 
 from .autograd import _GRAD_LOCK, _as_gradient, _unbroadcast
 from .graph import _call, _promote
-from .tensor import Tensor
-from .trace import _MISSING, BACKWARD, CALL, LEAF, OP, SLOT, Plan, _contents, _same_contents
+from .mode import TraceError
+from .trace import _MISSING, _PLAIN, BACKWARD, CALL, LEAF, OP, SLOT, Plan, _unchanged
 
 __all__ = ["generate", "generate_guard"]
 
@@ -33,6 +33,12 @@ def _norm(vjps: Any, n: int) -> tuple:
     if callable(vjps):
         return (vjps,)
     return (None,) * n if vjps is None else tuple(vjps)
+
+
+def _shape_changed(name: str, traced: tuple, now: tuple) -> None:
+    raise TraceError(f"op '{name}' gave an output of shape {now} in this replay but {traced} when it was traced: "
+                     f"its shape depends on the values (a boolean mask, nonzero), which a replay cannot follow; run "
+                     f"this function without tinygrad_lite.compile")
 
 
 def _redo(fn: Callable, name: str, args: list, options: dict, out: Any, vjps: Any) -> tuple:
@@ -49,7 +55,8 @@ class _Writer:
         self.lines: list[str] = []
         self.ns: dict[str, Any] = {"ndarray": np.ndarray, "asarray": np.asarray, "array": np.array,
                                    "empty": np.empty, "F64": _F64, "norm": _norm, "redo": _redo,
-                                   "as_gradient": _as_gradient, "unbroadcast": _unbroadcast, "LOCK": _GRAD_LOCK}
+                                   "as_gradient": _as_gradient, "unbroadcast": _unbroadcast, "LOCK": _GRAD_LOCK,
+                                   "shape_changed": _shape_changed}
         self._ids: dict[int, str] = {}
 
     def emit(self, line: str, indent: int = 1) -> None:
@@ -91,7 +98,7 @@ def _last_uses(plan: Plan, keep: set[int]) -> dict[int, int]:
 
 
 def _op(w: _Writer, i: int, step: tuple, release: list[int]) -> None:
-    _, record, specs, options, dynamic, k, keep_vjps = step
+    _, record, specs, options, dynamic, k, keep_vjps, shape = step
     fn, name = w.const(record.fn, "f"), repr(record.name)
     args = [_expr(s, w) for s in specs]
     keywords = []
@@ -103,6 +110,7 @@ def _op(w: _Writer, i: int, step: tuple, release: list[int]) -> None:
     vjps = f"v{k}" if keep_vjps else "_"
     w.emit(f"s{k}, {vjps} = {fn}({', '.join(args + keywords)})")
     w.emit(f"if type(s{k}) is not ndarray: s{k} = asarray(s{k})")
+    w.emit(f"if s{k}.shape != {shape!r}: shape_changed({name}, {shape!r}, s{k}.shape)")
     if len(args) > 1:
         full = f"dict({w.const(options, 'o')}, {', '.join(k_ for k_ in keywords if not k_.startswith('**'))})" \
             if dynamic else w.const(options, "o")
@@ -203,27 +211,26 @@ def generate_guard(plan: Plan) -> Callable[[], str | None] | None:
     if not plan.guarded:
         return None
     w = _Writer()
-    w.ns.update(MISSING=_MISSING, contents=_contents, same=_same_contents)
+    w.ns.update(MISSING=_MISSING, unchanged=_unchanged)
     w.emit("def stale():", 0)
     for module, training, attrs, items in plan.modules:
         m, a, label = w.const(module, "m"), w.const(attrs, "a"), type(module).__name__
         w.emit(f"if {m}.training is not {training}: return {label + ' switched mode'!r}")
-        for name, how, value in items:
+        for name, snap in items:
             why = repr(f"{label}.{name} changed")
             now = f"{a}.get({name!r}, MISSING)"
-            if how == "is":
-                w.emit(f"if {now} is not {w.const(value, 'v')}: return {why}")
-            elif how == "==":
+            if isinstance(snap, _PLAIN):
                 w.emit(f"x = {now}")
-                w.emit(f"if type(x) is not {w.const(type(value), 'T')} or x != {w.const(value, 'v')}: return {why}")
-            elif isinstance(attrs.get(name), list) and all(isinstance(e, (Tensor, np.ndarray)) or hasattr(e, "forward")
-                                                           for e in attrs[name]):
-                w.emit(f"x = {now}")  # a flat list (of layers, say): its length and each element
-                checks = " and ".join([f"type(x) is list and len(x) == {len(value)}"]
-                                      + [f"x[{i}] is {w.const(v, 'v')}" for i, v in enumerate(value)])
+                w.emit(f"if type(x) is not {w.const(type(snap), 'T')} or x != {w.const(snap, 'v')}: return {why}")
+            elif type(snap) is list and not any(isinstance(e, (_PLAIN, list, tuple, dict)) for e in snap):
+                w.emit(f"x = {now}")  # a list of layers, say: its length and each element, the same objects
+                checks = " and ".join([f"type(x) is list and len(x) == {len(snap)}"]
+                                      + [f"x[{i}] is {w.const(e, 'v')}" for i, e in enumerate(snap)])
                 w.emit(f"if not ({checks}): return {why}")
+            elif isinstance(snap, (dict, list, tuple)):
+                w.emit(f"if not unchanged({now}, {w.const(snap, 'v')}): return {why}")
             else:
-                w.emit(f"if not same(contents({now}), {w.const(value, 'v')}): return {why}")
+                w.emit(f"if {now} is not {w.const(snap, 'v')}: return {why}")
     for t, shape, dtype, rg in plan.leaves:
         leaf, d = w.const(t, "L"), w.const(dtype, "D")
         w.emit(f"x = {leaf}.data")

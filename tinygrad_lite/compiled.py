@@ -78,6 +78,9 @@ def _difference(first: Plan, second: Plan) -> str | None:
         if s[0] != t[0] or (s[0] == OP and s[1] is not t[1]) or (s[0] == CALL and s[1] != t[1]):
             return f"step {i} was {_name(s)} on the first call and {_name(t)} on the second"
         if s[0] == OP:
+            if s[7] != t[7]:
+                return (f"op '{s[1].name}' (step {i}) gave shapes {s[7]} and {t[7]} on the two calls: its output shape "
+                        f"depends on the values (a boolean mask, nonzero), which a replay cannot follow")
             for j, (a, b) in enumerate(zip(s[2], t[2])):
                 if a[0] != b[0] or (a[0] == SLOT and a[1] != b[1]) or (a[0] != SLOT and not _same(a[1], b[1])):
                     return f"op '{s[1].name}' (step {i}): its argument {j} {_differs}"
@@ -185,6 +188,8 @@ class CompiledFunction:
         named = {k: next(inputs) for k in sorted(kwargs) if _is_array(kwargs[k])}
         call_kwargs = {k: named.get(k, v) for k, v in kwargs.items()}
         tracer = Tracer(tensors)
+        if entry.first is not None:  # the second trace: what the first one read is watched from the start
+            tracer.watch([leaf for leaf, *_ in entry.first.leaves])
         _MODE.trace = tracer
         try:
             result = self.fn(*call_args, **call_kwargs)

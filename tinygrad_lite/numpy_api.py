@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .mode import refuse_traced
 from .tensor import Tensor, _wrap
 
 __all__ = ["array_ufunc", "array_function", "register_function", "register_ufunc", "supported"]
@@ -210,9 +211,13 @@ def _einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize
     return einsum(*operands)
 
 
-def _on_data(func: Callable) -> Callable:
-    """Functions whose result has no gradient (shapes, constants, comparisons of values)."""
+def _on_data(func: Callable, values: bool = False) -> Callable:
+    """Functions whose result has no gradient (shapes, constants, comparisons of values); those that read
+    the values (``values``) refuse a traced tensor inside a function being compiled (the result would be frozen)."""
     def call(*args, **kwargs):
+        if values:
+            for a in (*args, *kwargs.values()):
+                refuse_traced(a, f"numpy.{func.__name__} of a tensor")
         return func(*[_data(a) for a in args], **{k: _data(v) for k, v in kwargs.items()})
 
     return call
@@ -252,10 +257,11 @@ _BUILTIN_FUNCTIONS: dict[Callable, Callable] = {
     np.copy: lambda a, order="K", subok=False: ops.copy(a),
 }
 for _f in (np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.result_type,
-           np.isclose, np.allclose, np.array_equal, np.count_nonzero, np.argsort, np.nonzero, np.flatnonzero,
-           np.unravel_index, np.any, np.all, np.iscomplexobj, np.isrealobj, np.can_cast, np.may_share_memory,
-           np.shares_memory, np.broadcast_shapes):
+           np.iscomplexobj, np.isrealobj, np.can_cast, np.may_share_memory, np.shares_memory, np.broadcast_shapes):
     _BUILTIN_FUNCTIONS[_f] = _on_data(_f)
+for _f in (np.isclose, np.allclose, np.array_equal, np.count_nonzero, np.argsort, np.nonzero, np.flatnonzero,
+           np.unravel_index, np.any, np.all):
+    _BUILTIN_FUNCTIONS[_f] = _on_data(_f, values=True)
 for _table, _builtins in ((_UFUNCS, _BUILTIN_UFUNCS), (_FUNCTIONS, _BUILTIN_FUNCTIONS)):
     for _key, _impl in _builtins.items():  # an op module's own registration wins
         _table.setdefault(_key, _impl)

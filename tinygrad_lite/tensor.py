@@ -88,6 +88,8 @@ class Tensor:
     grad: Array | None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        if _MODE.trace is not None and isinstance(data, Tensor):
+            _check_rerun(data, "Tensor(t) (a copy of its values)")
         _init(self, _as_array(data, dtype, copy=True))
         if requires_grad:
             self.requires_grad = True

@@ -35,53 +35,87 @@ Array = np.ndarray
 SLOT, LEAF, CONST = 0, 1, 2  # how an op argument is found at replay
 OP, BACKWARD, CALL = 0, 1, 2  # kinds of plan steps
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_DATA = Tensor.data  # the slot descriptor of Tensor.data
+_DATA, _GRAD = Tensor.data, Tensor.grad  # the slot descriptors
 
 
-class _Traced(Tensor):
-    """The class of traced tensors while tracing: reading ``.data`` from outside the library raises
-    (the array read would be frozen into every replay); the library's own reads are its business."""
-
-    __slots__ = ()
-
-    @property
-    def data(self) -> Array:  # type: ignore[override]
-        if not sys._getframe(1).f_code.co_filename.startswith(_PACKAGE_DIR):
-            raise TraceError(
-                f"reading .data of a tensor (shape {_DATA.__get__(self).shape}) inside a compiled function: a value "
-                f"computed from it in Python would be frozen into every replay. Compute with tensor operations, or "
-                f"return the tensor and read it outside the function")
-        return _DATA.__get__(self)
-
-    @data.setter
-    def data(self, value: Array) -> None:
-        _DATA.__set__(self, value)
+def _outside(what: str, t: Tensor) -> None:
+    """Raise TraceError when the caller's caller is not the library (user code touching a traced tensor)."""
+    if not sys._getframe(2).f_code.co_filename.startswith(_PACKAGE_DIR):
+        raise TraceError(
+            f"{what} of a tensor (shape {_DATA.__get__(t).shape}) inside a compiled function: a replay would not "
+            f"repeat it (a value read would be frozen, a value set would be lost). Use tensor operations and an "
+            f"optimizer (opt.zero_grad(), opt.step() are replayed), or do it outside the function")
 
 
-def _contents(value: Any) -> tuple:
-    """The modules, tensors and arrays inside a list, tuple or dict (recursively), for a guard."""
+def _get_data(self: Tensor) -> Array:
+    _outside("reading .data", self)
+    return _DATA.__get__(self)
+
+
+def _set_data(self: Tensor, value: Array) -> None:
+    _outside("setting .data", self)
+    _DATA.__set__(self, value)
+
+
+def _get_grad(self: Tensor) -> Array | None:
+    _outside("reading .grad", self)
+    return _GRAD.__get__(self)
+
+
+def _set_grad(self: Tensor, value: Array | None) -> None:
+    _outside("setting .grad", self)
+    _GRAD.__set__(self, value)
+
+
+_TRACED: dict[type, type] = {}  # Tensor class -> its traced twin
+
+
+def _traced_class(cls: type) -> type:
+    """The twin of a Tensor class (Tensor, nn.Parameter, ...) that traced tensors and the tensors a trace
+    reads have while tracing: reading or setting ``.data`` or ``.grad`` from outside the library raises
+    (the library's own use is its business)."""
+    twin = _TRACED.get(cls)
+    if twin is None:
+        twin = _TRACED[cls] = type(f"Traced{cls.__name__}", (cls,), {
+            "__slots__": (), "__module__": __name__, "_traced_from": cls,
+            "data": property(_get_data, _set_data), "grad": property(_get_grad, _set_grad)})
+    return twin
+
+
+def _mark(t: Tensor) -> None:
+    """Give ``t`` its traced twin class (until `_unmark`)."""
+    if not hasattr(type(t), "_traced_from"):
+        t.__class__ = _traced_class(type(t))
+
+
+def _unmark(t: Tensor) -> None:
+    cls = getattr(type(t), "_traced_from", None)
+    if cls is not None:
+        t.__class__ = cls
+
+
+_PLAIN = (bool, int, float, complex, str, bytes, np.generic, type(None))
+
+
+def _snapshot(value: Any) -> Any:
+    """What a guard remembers of a module attribute: containers copied (their elements remembered in turn),
+    everything else as it is (plain values are compared by value, other objects by identity)."""
     if isinstance(value, dict):
-        return tuple(x for k, v in value.items() for x in (k, *_contents(v)))
+        return {k: _snapshot(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return tuple(x for v in value for x in _contents(v))
-    return (value,) if isinstance(value, (Tensor, np.ndarray)) or hasattr(value, "forward") else ()
+        return type(value)(_snapshot(v) for v in value) if type(value) in (list, tuple) else value
+    return value
 
 
-def _same_contents(held: tuple, snapshot: tuple) -> bool:
-    """Whether a container holds what it held: the same objects (dict keys equal)."""
-    return len(held) == len(snapshot) and all(a is b or (isinstance(a, str) and a == b) for a, b in zip(held, snapshot))
-
-
-def _guarded(value: Any) -> str | None:
-    """How a module attribute is guarded: "is" (the same object), "==" (a number or string), "in" (what a
-    container holds), or None (not guarded)."""
-    if isinstance(value, (Tensor, np.ndarray)) or hasattr(value, "forward"):
-        return "is"
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return "=="
-    if isinstance(value, (list, tuple, dict)) and _contents(value):
-        return "in"
-    return None
+def _unchanged(now: Any, snap: Any) -> bool:
+    """Whether an attribute still is what `_snapshot` remembered: the same objects, equal plain values."""
+    if isinstance(snap, dict):
+        return type(now) is dict and now.keys() == snap.keys() and all(_unchanged(now[k], snap[k]) for k in snap)
+    if type(snap) in (list, tuple):
+        return type(now) is type(snap) and len(now) == len(snap) and all(map(_unchanged, now, snap))
+    if isinstance(snap, _PLAIN):
+        return type(now) is type(snap) and now == snap
+    return now is snap
 
 
 class Plan:
@@ -93,7 +127,7 @@ class Plan:
         self.n_slots = 0
         self.n_inputs = 0
         self.outputs: Any = None
-        self.modules: list[tuple[Any, bool, dict, list[tuple]]] = []  # (module, training, vars, [(name, value, items)])
+        self.modules: list[tuple[Any, bool, dict, list[tuple]]] = []  # (module, training, vars, [(name, snapshot)])
         self.leaves: list[tuple[Tensor, tuple, np.dtype, bool]] = []  # (leaf, shape, dtype, requires_grad)
         self.guarded = True  # whether `stale` has anything to check (set when the trace is finished)
 
@@ -103,15 +137,8 @@ class Plan:
         for module, training, attrs, items in self.modules:
             if module.training is not training:
                 return f"{type(module).__name__} switched to {'training' if module.training else 'eval'} mode"
-            for name, how, value in items:
-                now = attrs.get(name, _MISSING)
-                if how == "is":
-                    same = now is value
-                elif how == "==":
-                    same = type(now) is type(value) and now == value
-                else:
-                    same = _same_contents(_contents(now) if now is not _MISSING else (), value)
-                if not same:
+            for name, snap in items:
+                if not _unchanged(attrs.get(name, _MISSING), snap):
                     return f"{type(module).__name__}.{name} was replaced or changed"
         for t, shape, dtype, rg in self.leaves:
             d = t.data
@@ -161,6 +188,7 @@ class Tracer:
         self.data_slot: dict[int, int] = {}  # id(its array) -> slot
         self.alive: list[Any] = []  # keeps the ids above valid while tracing
         self._leaves: dict[int, Tensor] = {}
+        self._watched: list[Tensor] = []
         self._modules: dict[int, Any] = {}
         for t in inputs:
             self._new_slot(t)
@@ -177,15 +205,21 @@ class Tracer:
         self.slot[id(t)] = k
         self.data_slot[id(t.data)] = k
         self.alive += (t, t.data)
-        if type(t) is Tensor:
-            t.__class__ = _Traced
+        _mark(t)
+
+    def watch(self, leaves: list[Tensor]) -> None:
+        """Treat ``leaves`` (those an earlier trace read) as read from the start: touching their ``.data`` or
+        ``.grad`` in user code raises even before an op uses them."""
+        for t in leaves:
+            _mark(t)
+            self._watched.append(t)
 
     def finish(self) -> None:
         """Give every traced tensor its class back (the trace is over)."""
         self.plan.guarded = bool(self.plan.modules or self.plan.leaves)
-        for t in self.alive:
-            if type(t) is _Traced:
-                t.__class__ = Tensor
+        for t in (*self.alive, *self._leaves.values(), *self._watched):
+            if isinstance(t, Tensor):
+                _unmark(t)
 
     def traced_value(self, value: Any) -> bool:
         """Whether ``value`` is a traced Tensor, a traced array, or a view of one."""
@@ -214,6 +248,7 @@ class Tracer:
                                  f"computed with a graph ('{t._op.name}'); compute it inside, or pass it detached")
             self._leaves[id(t)] = t
             self.plan.leaves.append((t, t.data.shape, t.data.dtype, t._rg))
+            _mark(t)  # user code touching its .data or .grad now raises
         return t
 
     def module(self, module: Any) -> None:
@@ -225,11 +260,7 @@ class Tracer:
                 continue
             self._modules[id(m)] = m
             attrs = vars(m)
-            items = []
-            for k, v in attrs.items():
-                how = _guarded(v)
-                if how is not None and k != "training":
-                    items.append((k, how, _contents(v) if how == "in" else v))
+            items = [(k, _snapshot(v)) for k, v in attrs.items() if k != "training"]
             self.plan.modules.append((m, m.training, attrs, items))
 
     # ---------------------------------------------------------------- engine hooks
@@ -248,7 +279,7 @@ class Tracer:
                                  f"operations (reshape, indexing) instead")
         keep_vjps = out._ctx is not None
         k = self._new_slot(out)
-        self.plan.steps.append((OP, record, specs, const, dynamic, k, keep_vjps))
+        self.plan.steps.append((OP, record, specs, const, dynamic, k, keep_vjps, _DATA.__get__(out).shape))
 
     def backward(self, root: Tensor, grad: Any, retain_graph: bool) -> None:
         """``root.backward(grad)`` is about to run: record the order in which the sweep will call the VJPs."""

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import ops
 from ..graph import defop
+from ..mode import refuse_traced
 from ..ops.activations import logsigmoid
 from ..tensor import Tensor
 
@@ -41,7 +42,12 @@ def _operands(where: str, input: Any, target: Any, reduction: str, reductions: t
         raise ValueError(f"{where}: input has shape {tuple(x.shape)} but target {tuple(values.shape)}; they must be "
                          f"the same (reshape the target, e.g. target.reshape({tuple(x.shape)}))")
     if values.dtype.kind != "f":
-        t = values = values.astype(x.dtype)
+        if isinstance(t, Tensor):  # an op, so a compiled step casts each call's targets
+            t = ops.astype(t, dtype=x.dtype)
+            values = t.data
+        else:
+            refuse_traced(values, f"{where}: the cast of the targets")
+            t = values = values.astype(x.dtype)
     if np.isnan(values).any():
         raise ValueError(f"{where}: target contains NaN (shape {values.shape})")
     return x, t, values
@@ -59,6 +65,7 @@ def _constant(where: str, name: str, value: Any, shape: tuple[int, ...], dtype: 
     """A weight array that broadcasts to ``shape`` (not differentiated, as PyTorch's), or None."""
     if value is None:
         return None
+    refuse_traced(value, f"{where}: the {name} array (cast and checked in Python)")
     w = np.asarray(value.data if isinstance(value, Tensor) else value)
     try:
         np.broadcast_shapes(w.shape, shape)
@@ -166,7 +173,7 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
         if (values < 0).any():
             raise ValueError(f"kl_div: target probabilities must be non-negative, got min {values.min()} "
                              f"(shape {values.shape}); for log-probabilities pass log_target=True")
-        positive = values > 0
+        positive = ops.gt(t, 0) if isinstance(t, Tensor) else values > 0  # an op on a tensor: recomputed each call
         loss = np.where(positive, t * np.log(np.where(positive, t, 1)), 0) - t * x
     if reduction == "batchmean":
         return loss.sum() / (x.shape[0] if x.ndim else 1)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import defop
+from ..mode import refuse_traced
 from ..numpy_api import register_function, register_ufunc
 from ..tensor import Tensor
 from .basic import astype
@@ -301,6 +302,8 @@ def isinf(x):
 
 
 def _values(x: Any) -> Any:
+    """The values of x for a Python-level answer (``allclose``, ``equal``): refused for a traced tensor."""
+    refuse_traced(x, "a comparison of a tensor's values")
     return x.data if isinstance(x, Tensor) else x
 
 

@@ -22,7 +22,7 @@ from ..graph import defop
 from ..mode import TraceError, is_traced, refuse_traced
 from ..numpy_api import register_function
 from ..tensor import Tensor
-from .basic import broadcast_to, call_op, getitem, index_add, reshape
+from .basic import astype, broadcast_to, call_op, getitem, index_add, reshape
 from .shape import _pad, normalize_dim, shape_of
 
 __all__ = ["gather", "index_select", "scatter", "scatter_add", "scatter_reduce", "take_along_axis", "take_along_dim"]
@@ -244,9 +244,11 @@ def _index_array(op: str, index: Any) -> np.ndarray:
     a = index.data if isinstance(index, Tensor) else index
     if not is_traced(a):
         a = np.array(a)
-    elif a.dtype != np.intp:
-        raise TraceError(f"{op}: an index of dtype {a.dtype} inside a compiled function would be cast in Python and "
-                         f"frozen into every replay; pass {np.dtype(np.intp)} indices")
+    elif a.dtype != np.intp and a.dtype.kind in "iu":
+        if not isinstance(index, Tensor):
+            raise TraceError(f"{op}: an index array of dtype {a.dtype} from inside a compiled function would be cast "
+                             f"in Python and frozen into every replay; pass a Tensor, or {np.dtype(np.intp)} indices")
+        a = astype(index, dtype=np.intp).data  # an op: each call's index is cast
     if a.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must hold integers, got dtype {a.dtype}")
     return a.astype(np.intp, copy=False)
