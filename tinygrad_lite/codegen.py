@@ -35,10 +35,28 @@ def _norm(vjps: Any, n: int) -> tuple:
     return (None,) * n if vjps is None else tuple(vjps)
 
 
-def _shape_changed(name: str, traced: tuple, now: tuple) -> None:
-    raise TraceError(f"op '{name}' gave an output of shape {now} in this replay but {traced} when it was traced: "
-                     f"its shape depends on the values (a boolean mask, nonzero), which a replay cannot follow; run "
-                     f"this function without tinygrad_lite.compile")
+def _checked_out(out: Any, name: str, traced: tuple) -> np.ndarray:
+    """An op's output as an array of the shape it had when traced (else TraceError: a value-dependent shape)."""
+    out = np.asarray(out)
+    if out.shape != traced:
+        raise TraceError(f"op '{name}' gave an output of shape {out.shape} in this replay but {traced} when it was "
+                         f"traced: its shape depends on the values (a boolean mask, nonzero), which a replay cannot "
+                         f"follow; run this function without tinygrad_lite.compile")
+    return out
+
+
+def _checked_grad(pg: Any, g: Any, shape: tuple, dtype: np.dtype, name: str, index: int, fresh: bool) -> tuple:
+    """A VJP's result as autograd's sweep takes it: (gradient of the argument's shape and dtype, whether
+    the sweep owns it and may add into it)."""
+    if type(pg) is not np.ndarray:
+        pg, owned = _as_gradient(pg, name, index), False
+    else:
+        owned = fresh and pg is not g and pg.base is None
+    if pg.shape != shape:
+        pg, owned = _unbroadcast(pg, shape, name, index), True
+    if pg.dtype != dtype:
+        pg, owned = pg.astype(dtype), True
+    return pg, owned
 
 
 def _redo(fn: Callable, name: str, args: list, options: dict, out: Any, vjps: Any) -> tuple:
@@ -55,8 +73,8 @@ class _Writer:
         self.lines: list[str] = []
         self.ns: dict[str, Any] = {"ndarray": np.ndarray, "asarray": np.asarray, "array": np.array,
                                    "empty": np.empty, "F64": _F64, "norm": _norm, "redo": _redo,
-                                   "as_gradient": _as_gradient, "unbroadcast": _unbroadcast, "LOCK": _GRAD_LOCK,
-                                   "shape_changed": _shape_changed}
+                                   "LOCK": _GRAD_LOCK,
+                                   "checked_out": _checked_out, "checked_grad": _checked_grad}
         self._ids: dict[int, str] = {}
 
     def emit(self, line: str, indent: int = 1) -> None:
@@ -109,8 +127,7 @@ def _op(w: _Writer, i: int, step: tuple, release: list[int]) -> None:
         keywords.append(f"**{w.const(options, 'o')}")
     vjps = f"v{k}" if keep_vjps else "_"
     w.emit(f"s{k}, {vjps} = {fn}({', '.join(args + keywords)})")
-    w.emit(f"if type(s{k}) is not ndarray: s{k} = asarray(s{k})")
-    w.emit(f"if s{k}.shape != {shape!r}: shape_changed({name}, {shape!r}, s{k}.shape)")
+    w.emit(f"if type(s{k}) is not ndarray or s{k}.shape != {shape!r}: s{k} = checked_out(s{k}, {name}, {shape!r})")
     if len(args) > 1:
         full = f"dict({w.const(options, 'o')}, {', '.join(k_ for k_ in keywords if not k_.startswith('**'))})" \
             if dynamic else w.const(options, "o")
@@ -152,12 +169,11 @@ def _backward(w: _Writer, b: int, step: tuple, n_inputs: int) -> None:
         g = var(nk)
         name = repr(record.name)
         for key, index, pshape, pdtype in entries:
-            w.emit(f"pg = v{nk}[{index}]({g})")
-            w.emit(f"if type(pg) is not ndarray: pg = as_gradient(pg, {name}, {index}); ow = False")
-            w.emit(f"else: ow = {f'pg is not {g} and pg.base is None' if record.fresh else 'False'}")
-            w.emit(f"if pg.shape != {pshape!r}: pg = unbroadcast(pg, {pshape!r}, {name}, {index}); ow = True")
             d = w.const(pdtype, "D")
-            w.emit(f"if pg.dtype is not {d} and pg.dtype != {d}: pg = pg.astype({d}); ow = True")
+            w.emit(f"pg = v{nk}[{index}]({g})")  # the common case first; the rare ones as the sweep does them
+            w.emit(f"if type(pg) is ndarray and pg.shape == {pshape!r} and pg.dtype is {d}: "
+                   f"ow = {f'pg is not {g} and pg.base is None' if record.fresh else 'False'}")
+            w.emit(f"else: pg, ow = checked_grad(pg, {g}, {pshape!r}, {d}, {name}, {index}, {record.fresh})")
             first = tag(key) not in names
             target = var(key)
             if first:
