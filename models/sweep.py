@@ -37,7 +37,7 @@ DEFAULT_STUDY = "sweep"
 DEFAULT_HEARTBEAT = 10
 DEFAULT_VAL_FRACTION = 0.1
 # models.train's own options that mean something here too (the others are refused)
-_SHARED = {"config", "download_timeout", "list_presets", "print_config", "quiet", "plots", "out", "resume"}
+_SHARED = {"config", "download_timeout", "list_presets", "print_config", "quiet", "plots", "out", "resume", "compiled"}
 
 
 def _positive(flag: str, minimum: int = 1) -> Any:
@@ -215,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if heartbeat != storage.heartbeat_interval:
             storage = open_storage(url, heartbeat)
         settings = Settings(os.path.abspath(out), url, args.study, heartbeat, args.quiet, args.trial_plots,
-                            args.prune, args.prune_startup, args.prune_from, args.download_timeout)
+                            args.prune, args.prune_startup, args.prune_from, args.download_timeout,
+                            compiled=args.compiled)
         study, sweep = open_study(storage, args.study, sweep, args.trials, heartbeat=heartbeat,
                                   pruner=settings.pruner(), say=say)
         keep_freed_memory()

@@ -45,6 +45,7 @@ class Settings:
     prune_from: int = 2
     download_timeout: float = 600.0
     worker: int = 0
+    compiled: bool = True  # trials' steps through tinygrad_lite.compile (--no-compile: eager, the same results)
 
     def pruner(self) -> Any:
         """The median pruner over per-epoch validation accuracy (or none, with ``prune`` False)."""
@@ -109,7 +110,7 @@ def make_objective(sweep: Sweep, settings: Settings) -> Any:
             with INTERRUPTS.training_run():
                 metrics = run(sweep.config(values), folder, overwrite=origin != trial.number, quiet=True,
                               progress=False, plots=settings.trial_plots, download_timeout=settings.download_timeout,
-                              observers=[_Reporter(trial)])
+                              observers=[_Reporter(trial)], compiled=settings.compiled)
         except optuna.TrialPruned as e:
             say(f"trial {trial.number} pruned: {e}  {shown}")
             raise

@@ -532,3 +532,39 @@ def test_losses_cast_integer_targets_with_an_op_and_modules_settings_are_guarded
         g(x)
     conv.stride = (2, 2)  # a tuple setting: the next call traces again
     assert float(g(x).data) == float(conv(tg.from_numpy(x)).sum().data) and g.traces == 3
+
+
+def test_third_review_cases():
+    w = tg.Tensor(np.array([[3.0, 1.0, 2.0]]), requires_grad=True)
+    with pytest.raises(tg.TraceError, match="max_dim"):  # indices from a parameter's values: frozen otherwise
+        tg.compile(lambda x: (tg.max_dim(w, 1).values * x).sum())(np.ones(1))
+    # a detached parameter keeps following the parameter (its array rebound between calls)
+    p = tg.Tensor(np.ones(3), requires_grad=True)
+    f = tg.compile(lambda x: (x * p.detach()).sum())
+    for _ in range(3):
+        f(np.ones(3))
+    p.data = np.full(3, 2.0)
+    assert float(f(np.ones(3)).data) == 6.0 and f.traces == 2
+    # 2, 2.0 and True, and 0.0 and -0.0, are different signatures
+    g = tg.compile(lambda x, s: x * s)
+    for s in (2, 2, 2, 2.0, True, 0.0, 0.0, 0.0, -0.0):
+        got, want = g(np.ones(1, np.float32), s), tg.from_numpy(np.ones(1, np.float32)) * s
+        assert got.dtype == want.dtype and np.array_equal(got.data, want.data)
+    # an iterator given to a replayed call is kept as a list (a replay needs it again)
+    import itertools
+
+    m, opt = _mlp(np.float64, "sgd")()
+    x, y = _batches(1, (6, 12), 4, np.float64)[0]
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = nn.cross_entropy(m(x), y)
+        loss.backward()
+        nn.utils.clip_grad_norm_(itertools.chain(m.layers[0].parameters(), m.layers[1].parameters()), 0.1)
+        opt.step()
+        return loss
+
+    c = tg.compile(step)
+    for _ in range(4):
+        c(x, y)
+    assert c.replays == 2

@@ -260,11 +260,20 @@ def _signature(args: tuple, kwargs: dict) -> tuple[Hashable, list[Array], list[A
             if isinstance(value, (list, tuple)) and any(_is_array(v) for v in value):
                 raise TypeError(f"compiled function: argument {name!r} holds arrays inside a {type(value).__name__}; "
                                 f"pass each array as an argument of its own")
-            key.append((name, type(value), value))
+            key.append((name, _typed(value)))
             continue
         arrays.append(d)
         values.append(value)
     return tuple(key), arrays, values
+
+
+def _typed(value: Any) -> Any:
+    """A key for a non-array argument that tells apart what == does not: 2, 2.0 and True; 0.0 and -0.0."""
+    if isinstance(value, tuple):
+        return (tuple, *map(_typed, value))
+    if isinstance(value, float):
+        return (float, value.hex())
+    return (type(value), value)
 
 
 def _output_specs(result: Any, tracer: Tracer, name: str) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = ["no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "TraceError", "replayed", "module_called",
-           "is_traced", "refuse_traced"]
+           "is_traced", "refuse_traced", "is_tracing"]
 
 
 class _Mode(threading.local):
@@ -48,6 +48,11 @@ def replayed(fn: Callable) -> Callable:
         return tracer.call(fn, args, kwargs)
 
     return wrapper
+
+
+def is_tracing() -> bool:
+    """Whether a function is being compiled (traced) in this thread right now."""
+    return _MODE.trace is not None
 
 
 def is_traced(value: Any) -> bool:

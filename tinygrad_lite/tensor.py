@@ -163,8 +163,11 @@ class Tensor:
         t = _wrap(self.data)
         t._vbase = self._vbase if self._vbase is not None else self
         tracer = _MODE.trace
-        if tracer is not None and tracer.traced(self):  # still the traced value inside a compiled function
-            tracer.alias(t, tracer.slot_of(self))
+        if tracer is not None:  # inside a compiled function: still the traced value, or still read from self
+            if tracer.traced(self):
+                tracer.alias(t, tracer.slot_of(self))
+            else:
+                tracer.follow(t, self)
         return t
 
     def register_hook(self, hook: Callable[[Array], Array | None]) -> Callable[[], None]:
@@ -533,8 +536,8 @@ def _index_arg(index: Any) -> Any:
         return tuple(_index_arg(i) for i in index)
     if isinstance(index, (Tensor, np.ndarray, list)):
         a = index.data if isinstance(index, Tensor) else index
-        tracer = _MODE.trace  # inside a compiled function a traced index stays itself: each replay uses its own
-        return a if tracer is not None and tracer.traced_value(a) and type(a) is np.ndarray else np.array(a)
+        # inside a compiled function an index array stays itself: a replay reads each call's (or its current) values
+        return a if _MODE.trace is not None and type(a) is np.ndarray else np.array(a)
     return index
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -151,7 +152,7 @@ def _spec_of(value: Any, tracer: Tracer) -> tuple[int, Any]:
     """(SLOT, k) for a traced Tensor or the array of one, (LEAF, t) for another Tensor, else (CONST, value)."""
     if isinstance(value, Tensor):
         k = tracer.slot_of(value)
-        return (SLOT, k) if k is not None else (LEAF, tracer.leaf(value))
+        return (SLOT, k) if k is not None else (LEAF, tracer.leaf(tracer.followed(value)))
     if isinstance(value, np.ndarray):
         k = tracer.data_slot.get(id(value))
         if k is not None:
@@ -189,6 +190,7 @@ class Tracer:
         self.alive: list[Any] = []  # keeps the ids above valid while tracing
         self._leaves: dict[int, Tensor] = {}
         self._watched: list[Tensor] = []
+        self._followed: dict[int, Tensor] = {}  # id(t.detach()) -> t, for tensors from outside
         self._modules: dict[int, Any] = {}
         for t in inputs:
             self._new_slot(t)
@@ -214,6 +216,12 @@ class Tracer:
             _mark(t)
             self._watched.append(t)
 
+    def follow(self, t: Tensor, source: Tensor) -> None:
+        """``t`` (made by ``source.detach()``) reads ``source``: a replay reads ``source``'s array then."""
+        self._followed[id(t)] = source
+        self.alive.append(t)
+        _mark(t)
+
     def finish(self) -> None:
         """Give every traced tensor its class back (the trace is over)."""
         self.plan.guarded = bool(self.plan.modules or self.plan.leaves)
@@ -223,8 +231,8 @@ class Tracer:
 
     def traced_value(self, value: Any) -> bool:
         """Whether ``value`` is a traced Tensor, a traced array, or a view of one."""
-        if isinstance(value, Tensor):
-            return self.slot_of(value) is not None
+        if isinstance(value, Tensor):  # an input or op output, or a parameter (its values change between calls)
+            return self.slot_of(value) is not None or value._rg or id(value) in self._leaves
         while isinstance(value, np.ndarray):
             if id(value) in self.data_slot:
                 return True
@@ -235,6 +243,10 @@ class Tracer:
         """The slot of an input or op output, or of a Tensor around the same array (``detach()``), else None."""
         k = self.slot.get(id(t))
         return self.data_slot.get(id(t.data)) if k is None else k
+
+    def followed(self, t: Tensor) -> Tensor:
+        """The tensor ``t`` reads (``t`` itself unless it was made by detaching one from outside)."""
+        return self._followed.get(id(t), t)
 
     def traced(self, t: Tensor) -> bool:
         """Whether ``t`` is an input or an op's output in this trace (its values vary between calls)."""
@@ -268,7 +280,7 @@ class Tracer:
         """An op ran: remember how to find its arguments again (constants as the op saw them, ``arrays``)
         and give its output a slot."""
         specs = [_spec_of(a, self) for a in args]
-        specs = [(CONST, v) if s[0] == CONST else s for s, v in zip(specs, arrays)]
+        specs = [(CONST, v) if s[0] == CONST and not isinstance(s[1], np.ndarray) else s for s, v in zip(specs, arrays)]
         const, dynamic = _option_specs(options, self)
         constants = [v for kind, v in specs if kind == CONST] + [
             e for v in const.values() for e in (v if isinstance(v, tuple) else (v,))]
@@ -332,6 +344,8 @@ class Tracer:
             if isinstance(a, Tensor) and self.traced(a):
                 raise TraceError(f"{fn.__qualname__}() got a tensor computed inside the compiled function (shape "
                                  f"{a.shape}); a replay would pass it the traced value again")
+        args = tuple(list(a) if isinstance(a, Iterator) else a for a in args)  # a replay needs them again
+        kwargs = {k: list(v) if isinstance(v, Iterator) else v for k, v in kwargs.items()}
         self.plan.steps.append((CALL, fn, args, kwargs))
         _MODE.trace = None
         try:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import defop
-from ..mode import is_traced, refuse_traced
+from ..mode import is_traced, is_tracing, refuse_traced
 from ..ops import index_add, reshape, transpose
 from ..tensor import Tensor
 
@@ -253,7 +253,7 @@ def _class_weights(weight: Any, c: int, dtype: Any, where: str) -> Array | None:
     if w.shape != (c,) or w.dtype.kind not in "fiu" or not np.isfinite(w).all():
         raise ValueError(f"{where}: weight must hold {c} finite numbers (one per class), got shape {w.shape}, "
                          f"dtype {w.dtype}")
-    return w.astype(dtype)
+    return w.astype(dtype, copy=not is_tracing())  # compiled: the caller's array itself, read at each replay
 
 
 def _dense_targets(kind: str, y: Array, c: int, w: Array | None, ignore_index: int, smoothing: float,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import defop
-from ..mode import TraceError, is_traced, refuse_traced
+from ..mode import TraceError, is_traced, is_tracing, refuse_traced
 from ..numpy_api import register_function
 from ..tensor import Tensor
 from .basic import astype, broadcast_to, call_op, getitem, index_add, reshape
@@ -242,12 +242,12 @@ def _index_array(op: str, index: Any) -> np.ndarray:
     a function being compiled, a traced index is used as it is (in-place changes are refused there), so a
     replay uses each call's index."""
     a = index.data if isinstance(index, Tensor) else index
-    if not is_traced(a):
+    if not is_tracing() or not isinstance(a, np.ndarray) or a.dtype.kind not in "iu":
         a = np.array(a)
-    elif a.dtype != np.intp and a.dtype.kind in "iu":
-        if not isinstance(index, Tensor):
-            raise TraceError(f"{op}: an index array of dtype {a.dtype} from inside a compiled function would be cast "
-                             f"in Python and frozen into every replay; pass a Tensor, or {np.dtype(np.intp)} indices")
+    elif a.dtype != np.intp:  # inside a compiled function an index array is used as it is, or cast by an op
+        if not (isinstance(index, Tensor) and is_traced(index)):
+            raise TraceError(f"{op}: an index array of dtype {a.dtype} inside a compiled function would be cast in "
+                             f"Python and frozen into every replay; pass {np.dtype(np.intp)} indices")
         a = astype(index, dtype=np.intp).data  # an op: each call's index is cast
     if a.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must hold integers, got dtype {a.dtype}")
