@@ -570,3 +570,56 @@ def test_third_review_cases():
     for _ in range(4):
         c(x, y)
     assert c.replays == 2
+
+
+def test_fourth_review_cases():
+    import threading
+
+    w = tg.Tensor(np.ones(3), requires_grad=True)
+
+    def masked(x, y):  # a masked loss: targets go missing (NaN) only after the traces
+        mask = np.isfinite(y)
+        err = tg.where(mask, x * w - tg.where(mask, y, 0.0), 0.0)
+        loss = (err * err).sum()
+        loss.backward()
+        return loss
+
+    f = tg.compile(masked)
+    for y in (np.ones(3), np.ones(3), np.array([1.0, np.nan, 1.0])):
+        w.grad = None
+        got = float(f(np.ones(3), y).data)
+        w.grad = None
+        assert got == float(masked(tg.from_numpy(np.ones(3)), tg.from_numpy(y)).data)
+    beta = tg.Tensor(np.array(2.0))  # a tensor from outside read into Python: it may change between calls
+    lin = nn.Linear(3, 1, dtype=np.float64)
+    for fn, match in [(lambda x: x * float(beta), "item()"),
+                      (lambda x: _clipped(lin, x), "item()"),
+                      (lambda x: x * len(lin.state_dict()), "state_dict")]:
+        with pytest.raises(tg.TraceError, match=match):
+            tg.compile(fn)(np.ones(3))
+    errors = []  # another thread's eager reads of the same parameters are not refused while a step traces
+    reader = threading.Thread(target=lambda: [errors.append(e) for e in _read_many(lin)])
+    g = tg.compile(lambda x: _backward_of(lin(x).sum()))
+    reader.start()
+    for _ in range(50):
+        g(np.ones((2, 3)))
+    reader.join()
+    assert errors == []
+
+
+def _clipped(lin, x):
+    loss = lin(x.reshape(1, 3)).sum()
+    loss.backward()
+    norm = nn.utils.clip_grad_norm_(lin.parameters(), 1.0)
+    return loss * (1.0 if float(norm) < 10 else 0.0)  # Python control flow on the norm: refused
+
+
+def _read_many(lin):
+    out = []
+    for _ in range(2000):
+        try:
+            lin.weight.data.sum()
+            lin.state_dict()
+        except Exception as e:  # noqa: BLE001
+            out.append(e)
+    return out

@@ -212,7 +212,8 @@ def generate(plan: Plan, out_slots: list[int], label: str) -> Callable[[list, li
         else:
             assert step[0] == CALL
             fn, args, kwargs = w.const(step[1], "c"), w.const(step[2], "a"), w.const(step[3], "k")
-            w.emit(f"{fn}(*{args}, **{kwargs})")
+            k = step[4]  # the slot of its value, or None
+            w.emit(f"{fn}(*{args}, **{kwargs})" if k is None else f"s{k} = asarray({fn}(*{args}, **{kwargs}))")
     w.emit(f"return ({''.join(f's{k}, ' for k in out_slots)})")
     source = "\n".join(w.lines) + "\n"
     exec(compile(source, f"<tinygrad_lite.compile replay of {label}>", "exec"), w.ns)  # noqa: S102

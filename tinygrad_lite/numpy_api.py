@@ -125,8 +125,8 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
         raise _unsupported(f"numpy.{name}.{method}", " (a ufunc method other than a plain call or "
                            "add/maximum/minimum.reduce)")
     _check_ufunc_kwargs(name, kwargs)
-    if ufunc in _CONSTANT_UFUNCS:
-        return _wrap_constant(ufunc(*[_data(x) for x in inputs]))
+    if ufunc in _CONSTANT_UFUNCS:  # an op (no gradient): a compiled function computes it again at each replay
+        return ops.elementwise.apply_ufunc(*inputs, ufunc=ufunc)
     op = _UFUNCS.get(ufunc)
     if op is None:
         raise _unsupported(f"numpy.{name}")

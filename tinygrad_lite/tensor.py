@@ -466,6 +466,8 @@ class Tensor:
 
 # ------------------------------------------------------------------- helpers
 def _init(t: Tensor, data: Array) -> None:
+    if _MODE.trace is not None:  # made inside a function being compiled (its values may be read there)
+        _MODE.trace.created(t)
     t.data = data
     t.grad = None
     t._rg = False
@@ -506,7 +508,7 @@ def _check_rerun(t: Tensor, what: str) -> None:
             f"write its forward and VJPs with NumPy calls or tinygrad_lite ops instead"
         )
     tracer = _MODE.trace
-    if tracer is not None and (t._rg or tracer.traced(t)):
+    if tracer is not None and not tracer.constant(t):
         raise TraceError(
             f"{what} on a tensor (shape {t.shape}, dtype {t.dtype}) inside a compiled function: its value would be "
             f"read once, while tracing, and frozen into every replay. Return the tensor and read it outside the "

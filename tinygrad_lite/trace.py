@@ -28,7 +28,7 @@ import numpy as np
 from .autograd import _count_consumers
 from .graph import OpRecord
 from .mode import _MODE, TraceError
-from .tensor import Tensor
+from .tensor import Tensor, _wrap
 
 __all__ = ["Tracer", "Plan", "SLOT", "LEAF", "CONST", "OP", "BACKWARD", "CALL"]
 
@@ -40,8 +40,9 @@ _DATA, _GRAD = Tensor.data, Tensor.grad  # the slot descriptors
 
 
 def _outside(what: str, t: Tensor) -> None:
-    """Raise TraceError when the caller's caller is not the library (user code touching a traced tensor)."""
-    if not sys._getframe(2).f_code.co_filename.startswith(_PACKAGE_DIR):
+    """Raise TraceError when the caller's caller is not the library (user code touching a traced tensor) in
+    the thread that is tracing (another thread's eager code may read the same parameters)."""
+    if _MODE.trace is not None and not sys._getframe(2).f_code.co_filename.startswith(_PACKAGE_DIR):
         raise TraceError(
             f"{what} of a tensor (shape {_DATA.__get__(t).shape}) inside a compiled function: a replay would not "
             f"repeat it (a value read would be frozen, a value set would be lost). Use tensor operations and an "
@@ -191,6 +192,7 @@ class Tracer:
         self._leaves: dict[int, Tensor] = {}
         self._watched: list[Tensor] = []
         self._followed: dict[int, Tensor] = {}  # id(t.detach()) -> t, for tensors from outside
+        self._created: set[int] = set()  # ids of the Tensors made while tracing (kept alive in self.alive)
         self._modules: dict[int, Any] = {}
         for t in inputs:
             self._new_slot(t)
@@ -243,6 +245,16 @@ class Tracer:
         """The slot of an input or op output, or of a Tensor around the same array (``detach()``), else None."""
         k = self.slot.get(id(t))
         return self.data_slot.get(id(t.data)) if k is None else k
+
+    def created(self, t: Tensor) -> None:
+        """``t`` was made while tracing (by the function or the library, not by an op)."""
+        self._created.add(id(t))
+        self.alive.append(t)
+
+    def constant(self, t: Tensor) -> bool:
+        """Whether reading ``t``'s values in Python is safe: it was made while tracing from constants, not
+        from a traced value, and it is no parameter (anything from outside may change between calls)."""
+        return id(t) in self._created and id(t) not in self._followed and not self.traced_value(t)
 
     def followed(self, t: Tensor) -> Tensor:
         """The tensor ``t`` reads (``t`` itself unless it was made by detaching one from outside)."""
@@ -346,9 +358,19 @@ class Tracer:
                                  f"{a.shape}); a replay would pass it the traced value again")
         args = tuple(list(a) if isinstance(a, Iterator) else a for a in args)  # a replay needs them again
         kwargs = {k: list(v) if isinstance(v, Iterator) else v for k, v in kwargs.items()}
-        self.plan.steps.append((CALL, fn, args, kwargs))
         _MODE.trace = None
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         finally:
             _MODE.trace = self
+        if result is None:
+            self.plan.steps.append((CALL, fn, args, kwargs, None))
+            return None
+        if not isinstance(result, (np.ndarray, np.generic, bool, int, float)):
+            raise TraceError(f"{fn.__qualname__}() returned a {type(result).__name__} inside a compiled function, "
+                             f"which a replay could not give back; call it outside the function")
+        # A value (clip_grad_norm_'s total norm) comes back as a traced tensor: a replay computes it again, and
+        # reading it in Python (float(norm), if norm < c) raises like any traced value.
+        t = _wrap(np.asarray(result))
+        self.plan.steps.append((CALL, fn, args, kwargs, self._new_slot(t)))
+        return t

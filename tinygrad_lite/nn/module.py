@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..mode import module_called, replayed
+from ..mode import TraceError, is_tracing, module_called, replayed
 from ..tensor import Tensor, no_grad
 from .utils import key_problems
 
@@ -191,7 +191,10 @@ class Module:
 
     def state_dict(self) -> dict[str, Array]:
         """{dotted name: copy of the array} of every parameter (trainable or frozen) and every
-        persistent buffer, module by module."""
+        persistent buffer, module by module (not inside a function being compiled: the copies would be frozen)."""
+        if is_tracing():
+            raise TraceError(f"{type(self).__name__}.state_dict() inside a compiled function: its copies would be the "
+                             f"traced values at every replay; call it outside the function")
         return {n: (v.data if isinstance(v, Tensor) else getattr(v.module, v.name)).copy()
                 for n, v in self._state_items()}
 

@@ -301,6 +301,12 @@ def isinf(x):
     return np.isinf(x), None
 
 
+@defop
+def apply_ufunc(*xs, ufunc=None):
+    """``ufunc(*xs)`` for a ufunc without a gradient (``np.isfinite``, ``np.logical_and``, ...): a bool tensor."""
+    return ufunc(*xs), None
+
+
 def _values(x: Any) -> Any:
     """The values of x for a Python-level answer (``allclose``, ``equal``): refused for a traced tensor."""
     refuse_traced(x, "a comparison of a tensor's values")
