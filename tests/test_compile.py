@@ -623,3 +623,18 @@ def _read_many(lin):
         except Exception as e:  # noqa: BLE001
             out.append(e)
     return out
+
+
+def test_a_parameter_pickles_as_itself_while_a_trace_has_it():
+    import pickle
+
+    from tinygrad_lite.trace import _mark, _unmark
+
+    lin = nn.Linear(3, 2)
+    _mark(lin.weight)  # what a trace in another thread does to the parameters it reads
+    try:
+        copy = pickle.loads(pickle.dumps(lin))
+        assert type(copy.weight) is nn.Parameter and np.array_equal(copy.weight.data, lin.weight.data)
+    finally:
+        _unmark(lin.weight)
+    assert type(lin.weight) is nn.Parameter

@@ -69,6 +69,21 @@ def _set_grad(self: Tensor, value: Array | None) -> None:
     _GRAD.__set__(self, value)
 
 
+def _reduce_ex(self: Tensor, protocol: int) -> tuple:
+    """Pickle (and copy) a tensor with a traced twin class as its own class (another thread may save the
+    model while this one traces)."""
+    state = object.__reduce_ex__(self, max(protocol, 2))[2]  # (instance dict or None, slot values)
+    return _rebuild, (type(self)._traced_from, state)
+
+
+def _rebuild(cls: type, state: Any) -> Tensor:
+    t = cls.__new__(cls)
+    attrs, slots = state if isinstance(state, tuple) else (state, None)
+    for k, v in {**(attrs or {}), **(slots or {})}.items():
+        setattr(t, k, v)
+    return t
+
+
 _TRACED: dict[type, type] = {}  # Tensor class -> its traced twin
 
 
@@ -80,7 +95,8 @@ def _traced_class(cls: type) -> type:
     if twin is None:
         twin = _TRACED[cls] = type(f"Traced{cls.__name__}", (cls,), {
             "__slots__": (), "__module__": __name__, "_traced_from": cls,
-            "data": property(_get_data, _set_data), "grad": property(_get_grad, _set_grad)})
+            "data": property(_get_data, _set_data), "grad": property(_get_grad, _set_grad),
+            "__reduce_ex__": _reduce_ex})
     return twin
 
 
